@@ -1,0 +1,471 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 00 · Orientation: tools, hooks and the controls mindset
+#
+# **What you will learn**
+# - load a real language model that ships with the course and read its tokens and predictions;
+# - cache its activations and look inside: the residual stream, its norms, attention patterns;
+# - write *hooks* that change a forward pass: ablate one attention head, add a vector;
+# - read the model's intermediate guesses with the *logit lens*;
+# - meet the habit this course is built on: **every finding meets a control**;
+# - train a tiny transformer from scratch with the course's training helper.
+#
+# **Papers**: Elhage et al. 2021, "A Mathematical Framework for Transformer Circuits"
+# (transformer-circuits.pub); nostalgebraist 2020, "interpreting GPT: the logit lens"
+# (LessWrong); Xiao et al. 2023, "Efficient Streaming Language Models with Attention Sinks"
+# (arXiv 2309.17453).
+#
+# **Time**: about 45 minutes. **Runs on**: a laptop CPU (fast scale, about a minute of
+# compute) or a GPU (full scale, the same code).
+#
+# The model is SmolLM2-135M-Instruct (Apache-2.0): 30 layers, 9 attention heads per layer,
+# residual width 576. Its weights come inside a Python package, so nothing here needs the
+# internet.
+
+# %%
+# Set-up. On Colab this fetches the course and installs what Colab lacks; everywhere it puts the course on the path.
+import sys, subprocess, pathlib
+if "google.colab" in sys.modules and not pathlib.Path("/content/glassbox").exists():
+    subprocess.run("git clone -q --depth 1 --branch v0.1 https://github.com/glassbox-course/glassbox /content/glassbox"
+                   " && bash /content/glassbox/tools/colab_install.sh", shell=True, check=True)
+sys.path.insert(0, str(next(p for p in [pathlib.Path.cwd(), *pathlib.Path.cwd().parents, pathlib.Path("/content/glassbox")]
+                            if (p / "utils" / "env.py").exists())))
+from utils.env import setup, scale
+SETUP = setup("00_orientation")
+
+# %%
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from utils.checks.orientation import check_add_vector_hook, check_logit_lens, check_residual_norms, check_zero_head_hook
+from utils.models import load_lm, tiny_transformer
+from utils.plotting import heatmap, lines
+from utils.report import record
+from utils.training import column, train
+
+# %% tags=["parameters"]
+N_RANDOM_HEADS = scale(fast=20, full=60)   # random heads in the ablation control
+TINY_STEPS = scale(fast=300, full=1000)    # training steps for the tiny transformer
+N_SELECT = scale(fast=6, full=11)          # prompts used to pick the "most important" head
+
+# %% [markdown]
+# ## 1. A model, its tokens and its guesses
+#
+# `load_lm()` returns a TransformerLens `TransformerBridge`: the Hugging Face model inside,
+# with a *hook point* on every intermediate activation. The first call on a new machine
+# converts the packaged weights once (about 30 s); later calls take a few seconds.
+
+# %%
+model = load_lm()
+cfg = model.cfg
+print(f"{cfg.n_layers} layers, {cfg.n_heads} heads, d_model {cfg.d_model}, vocabulary {cfg.d_vocab}")
+
+prompt = "The Eiffel Tower is located in the city of"
+tokens = model.to_tokens(prompt)
+print(model.to_str_tokens(tokens))
+
+# %% [markdown]
+# The model reads a string as **tokens**. The bridge puts a beginning-of-sequence token,
+# `<|im_start|>`, in front: every chat turn of this model starts with it, and we will see in a
+# minute that the model treats position 0 very differently from the rest.
+#
+# The output at each position is a vector of **logits**, one per vocabulary entry: the model's
+# guess for the *next* token.
+
+# %%
+with torch.no_grad():
+    logits = model(tokens)                      # [batch, position, vocabulary]
+probs = logits[0, -1].softmax(-1)
+top = probs.topk(5)
+for p, t in zip(top.values, top.indices):
+    print(f"{model.tokenizer.decode(t)!r:>12}  {p:.3f}")
+paris = model.to_single_token(" Paris")
+assert top.indices[0] == paris, "the model should complete the Eiffel Tower prompt with ' Paris'"
+
+# %% [markdown]
+# ## 2. The residual stream and the attention sink
+#
+# Each layer *reads from* and *adds to* one running vector per position, the **residual
+# stream**. `run_with_cache` runs the model and keeps every hooked activation in a dictionary
+# keyed by hook name: `blocks.{layer}.hook_resid_pre` is the stream entering a layer,
+# `blocks.{layer}.hook_resid_post` the stream leaving it.
+
+# %%
+with torch.no_grad():
+    logits, cache = model.run_with_cache(tokens)
+print(len(cache), "cached activations, e.g.", cache["blocks.3.hook_resid_pre"].shape)
+
+# %% [markdown]
+# ### Exercise 1 — residual-stream norms
+# Difficulty 🔴⚪⚪ · Importance 🔵🔵🔵 · ~5 min
+#
+# Return the L2 norm of the residual stream of the first sequence in the batch at every
+# position, entering each layer, plus once more after the last layer: a tensor of shape
+# `[n_layers + 1, position]`.
+
+# %%
+def residual_norms(cache, n_layers: int) -> torch.Tensor:
+    """Norms of the residual stream of batch element 0.
+
+    Row ``l < n_layers`` is ``blocks.{l}.hook_resid_pre``; the last row is
+    ``blocks.{n_layers-1}.hook_resid_post``. Returns ``[n_layers + 1, position]``.
+    """
+    # BEGIN SOLUTION hint: stack the n_layers resid_pre activations and the last resid_post, then take .norm(dim=-1)
+    streams = [cache[f"blocks.{layer}.hook_resid_pre"][0] for layer in range(n_layers)]
+    streams.append(cache[f"blocks.{n_layers - 1}.hook_resid_post"][0])
+    return torch.stack(streams).norm(dim=-1)
+    # END SOLUTION
+
+
+check_residual_norms(residual_norms)
+
+# %%
+norms = residual_norms(cache, cfg.n_layers)
+heatmap(norms.log10(), title="log10 residual-stream norm", xlabel="position", ylabel="layer (resid_pre; last = output)",
+        xticks=model.to_str_tokens(tokens))
+plt.show()
+sink_ratio = (norms[cfg.n_layers // 2, 0] / norms[cfg.n_layers // 2, 1:].median()).item()
+print(f"mid-layer norm at position 0 is {sink_ratio:.0f}x the median of the other positions")
+
+# %% [markdown]
+# Position 0 is enormous: from the early layers on, its residual norm is about a hundred
+# times that of the other positions. Many attention heads use this token as a place to put
+# attention they do not need — an **attention sink**. It matters in every later chapter:
+# averages over positions, probes and sparse autoencoders would all be dominated by this one
+# position, so we leave it out of them.
+
+# %%
+assert sink_ratio > 20, "position 0 should carry a residual norm far above the other positions"
+
+# %% [markdown]
+# ### Attention patterns
+# `blocks.{l}.attn.hook_pattern` has shape `[batch, head, query position, key position]`;
+# each row is a probability distribution over earlier positions.
+
+# %%
+patterns = torch.stack([cache[f"blocks.{layer}.attn.hook_pattern"][0] for layer in range(cfg.n_layers)])
+sink_mass = patterns[:, :, 1:, 0].mean(-1)     # [layer, head]: attention from real tokens to position 0
+fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+layer, head = 4, int(sink_mass[4].argmax())
+heatmap(patterns[layer, head], ax=axes[0], title=f"L{layer}H{head} attention", xlabel="key", ylabel="query",
+        xticks=model.to_str_tokens(tokens), yticks=model.to_str_tokens(tokens))
+heatmap(sink_mass, ax=axes[1], title="attention mass on position 0", xlabel="head", ylabel="layer")
+plt.tight_layout(); plt.show()
+print(f"median head sends {sink_mass.median():.0%} of its attention to position 0")
+assert sink_mass.median() > 0.3, "most heads should park much of their attention on the first token"
+
+# %% [markdown]
+# ## 3. Hooks: change the forward pass
+#
+# A hook is a function `hook_fn(activation, hook) -> activation` attached to a hook point.
+# `model.run_with_hooks(tokens, fwd_hooks=[(name, hook_fn)])` runs once with it; `with
+# model.hooks(fwd_hooks=...)` keeps it for a block of code. Hooks are how we *intervene*:
+# an observation becomes a causal claim only when changing the activation changes the output.
+#
+# ### Exercise 2 — ablate one head
+# Difficulty 🔴⚪⚪ · Importance 🔵🔵🔵 · ~5 min
+#
+# `blocks.{l}.attn.hook_z` holds each head's output before the output projection, shape
+# `[batch, position, head, d_head]`. Zeroing one head's slice removes that head from the model.
+
+# %%
+def zero_head_hook(head: int):
+    """A hook for ``blocks.{l}.attn.hook_z`` that zeroes head ``head`` at every position."""
+    # BEGIN SOLUTION hint: z has shape [batch, position, head, d_head]; index the head axis
+    def hook_fn(z, hook):
+        z = z.clone()
+        z[:, :, head, :] = 0.0
+        return z
+    return hook_fn
+    # END SOLUTION
+
+
+check_zero_head_hook(zero_head_hook)
+
+# %% [markdown]
+# ### Exercise 3 — add a vector to the residual stream
+# Difficulty 🔴⚪⚪ · Importance 🔵🔵🔵 · ~5 min
+#
+# Adding a direction to the residual stream is the core move of activation steering
+# (chapter 01). Add `coeff * vector` at **every** position.
+
+# %%
+def add_vector_hook(vector: torch.Tensor, coeff: float):
+    """A hook for a residual-stream point ``[batch, position, d_model]`` adding ``coeff * vector`` everywhere."""
+    # BEGIN SOLUTION hint: broadcasting a [d_model] vector over [batch, position, d_model] does it
+    def hook_fn(resid, hook):
+        return resid + coeff * vector.to(resid.device, resid.dtype)
+    return hook_fn
+    # END SOLUTION
+
+
+check_add_vector_hook(add_vector_hook)
+
+# %% [markdown]
+# A first use: push the last layer's residual stream along the unembedding direction of
+# `" Rome"`. The logit of " Rome" should rise in proportion to the coefficient — a sanity
+# check that the hook does what we think before we use it on anything subtle.
+
+# %%
+rome = model.to_single_token(" Rome")
+direction = model.W_U[:, rome] / model.W_U[:, rome].norm()
+last = f"blocks.{cfg.n_layers - 1}.hook_resid_post"
+coeffs = [0.0, 10.0, 20.0, 40.0]
+rome_logits = []
+for c in coeffs:
+    with torch.no_grad():
+        out = model.run_with_hooks(tokens, fwd_hooks=[(last, add_vector_hook(direction, c))])
+    rome_logits.append(out[0, -1, rome].item())
+print(dict(zip(coeffs, np.round(rome_logits, 2))))
+assert all(b > a for a, b in zip(rome_logits, rome_logits[1:])), "the Rome logit should rise with the coefficient"
+
+# %% [markdown]
+# ## 4. The logit lens
+#
+# If the residual stream is a running guess, we can read the guess early: send each layer's
+# stream through the final norm and the unembedding as if it were the last layer.
+#
+# ### Exercise 4 — logit lens
+# Difficulty 🔴🔴⚪ · Importance 🔵🔵🔵 · ~10 min
+#
+# Use `model.ln_final` and `model.unembed` (both accept `[..., d_model]`).
+
+# %%
+def logit_lens(cache, model, position: int = -1) -> torch.Tensor:
+    """Logits read from the residual stream of batch element 0 at ``position``.
+
+    Rows as in ``residual_norms``: ``resid_pre`` of each layer, then the final ``resid_post``.
+    Returns ``[n_layers + 1, d_vocab]``; the last row equals the model's own logits.
+    """
+    # BEGIN SOLUTION hint: apply model.ln_final before model.unembed
+    n_layers = model.cfg.n_layers
+    streams = [cache[f"blocks.{layer}.hook_resid_pre"][0, position] for layer in range(n_layers)]
+    streams.append(cache[f"blocks.{n_layers - 1}.hook_resid_post"][0, position])
+    return model.unembed(model.ln_final(torch.stack(streams)))
+    # END SOLUTION
+
+
+check_logit_lens(logit_lens, model)
+
+# %%
+with torch.no_grad():
+    lens = logit_lens(cache, model)
+paris_rank = (lens > lens[:, [paris]]).sum(-1)
+paris_prob = lens.softmax(-1)[:, paris]
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.5))
+lines(range(cfg.n_layers + 1), {"rank of ' Paris'": paris_rank + 1}, ax=axes[0], logy=True, xlabel="layer", ylabel="rank")
+lines(range(cfg.n_layers + 1), {"P(' Paris')": paris_prob}, ax=axes[1], xlabel="layer", ylabel="probability")
+plt.tight_layout(); plt.show()
+first_top = int((paris_rank == 0).nonzero()[0]) if (paris_rank == 0).any() else None
+print(f"' Paris' becomes the top guess at layer {first_top}; rank at layer 0: {paris_rank[0].item() + 1}")
+assert paris_rank[-1] == 0 and paris_rank[0] > 100, "early layers should not know the answer; the last one should"
+
+# %% [markdown]
+# ## 5. The controls mindset: is the "most important head" special?
+#
+# A tempting experiment: ablate each of the 270 heads in turn, find the one whose removal
+# hurts a factual-recall task most, and call it the "capital-city head". Two things can fool
+# us here, and a control catches each:
+#
+# 1. **Selection on the same data.** The head that looks best on the prompts we searched
+#    will look a little better than it is (the winner's curse). So we *select* on half of the
+#    prompts and *measure* on the other half.
+# 2. **No reference.** "Ablating it costs 2 nats" means nothing until we know what ablating
+#    an ordinary head costs. So we ablate random heads too.
+#
+# And a third question a control answers: is the head specific to capitals, or does the model
+# need it for everything? We measure its effect on ordinary prose too.
+
+# %%
+CAPITALS = {"France": " Paris", "Japan": " Tokyo", "Italy": " Rome", "Germany": " Berlin", "Spain": " Madrid",
+            "Russia": " Moscow", "Egypt": " Cairo", "England": " London", "China": " Beijing", "Greece": " Athens",
+            "Canada": " Ottawa", "Australia": " Canberra", "Portugal": " Lisbon", "Austria": " Vienna",
+            "Ireland": " Dublin", "Norway": " Oslo", "Sweden": " Stockholm", "Poland": " Warsaw", "Peru": " Lima",
+            "Kenya": " Nairobi", "Cuba": " Havana", "Chile": " Santiago"}
+fact_tokens = model.to_tokens([f"The capital of {country} is" for country in CAPITALS])   # all the same length
+fact_answers = torch.tensor([model.to_single_token(city) for city in CAPITALS.values()])
+select, measure = torch.arange(0, len(CAPITALS), 2)[:N_SELECT], torch.arange(1, len(CAPITALS), 2)
+
+
+def answer_logprob(logits, answers):
+    """Mean log-probability of the right answer at the last position."""
+    return logits[:, -1].log_softmax(-1).gather(1, answers[:, None]).mean().item()
+
+
+def head_ablation_effects(tokens, answers, layer):
+    """Drop in answer log-prob when each head of ``layer`` is ablated, all heads in one batch."""
+    n_heads, batch = cfg.n_heads, tokens.shape[0]
+    def ablate_each(z, hook):                       # copy h of the batch loses head h
+        z = z.clone().view(n_heads, batch, *z.shape[1:])
+        z[torch.arange(n_heads), :, :, torch.arange(n_heads)] = 0.0
+        return z.view(n_heads * batch, *z.shape[2:])
+    with torch.no_grad():
+        clean = answer_logprob(model(tokens), answers)
+        logits = model.run_with_hooks(tokens.repeat(n_heads, 1), fwd_hooks=[(f"blocks.{layer}.attn.hook_z", ablate_each)])
+    per_head = logits[:, -1].log_softmax(-1).gather(1, answers.repeat(n_heads)[:, None]).view(n_heads, batch).mean(1)
+    return clean - per_head
+
+
+effects = torch.stack([head_ablation_effects(fact_tokens[select], fact_answers[select], layer)
+                       for layer in tqdm(range(cfg.n_layers), desc="ablating heads")])   # [layer, head]
+best_layer, best_head = divmod(int(effects.argmax()), cfg.n_heads)
+heatmap(effects, title="drop in answer log-prob when a head is ablated (selection half)", xlabel="head", ylabel="layer")
+plt.show()
+print(f"most important head on the selection half: L{best_layer}H{best_head} ({effects.max():.2f} nats)")
+
+# %% [markdown]
+# Now the control: the same measurement on the held-out half, for the chosen head and for
+# random heads.
+
+# %%
+with torch.no_grad():
+    clean_measure = answer_logprob(model(fact_tokens[measure]), fact_answers[measure])
+
+
+def ablation_drop(layer, head):
+    """Drop in answer log-prob on the held-out prompts when one head is ablated."""
+    with torch.no_grad():
+        logits = model.run_with_hooks(fact_tokens[measure], fwd_hooks=[(f"blocks.{layer}.attn.hook_z", zero_head_hook(head))])
+    return clean_measure - answer_logprob(logits, fact_answers[measure])
+
+
+generator = torch.Generator().manual_seed(SETUP.seed)
+random_heads = [divmod(int(i), cfg.n_heads) for i in torch.randperm(cfg.n_layers * cfg.n_heads, generator=generator)[:N_RANDOM_HEADS]]
+best_drop = ablation_drop(best_layer, best_head)
+random_drops = np.array([ablation_drop(l, h) for l, h in random_heads])
+plt.hist(random_drops, bins=20, label="random heads")
+plt.axvline(best_drop, color="red", label=f"L{best_layer}H{best_head}")
+plt.xlabel("drop in answer log-prob (held-out prompts)"); plt.legend(); plt.show()
+print(f"chosen head: {best_drop:.2f} nats; random heads: median {np.median(random_drops):.3f}, "
+      f"90th percentile {np.quantile(random_drops, 0.9):.3f}")
+assert best_drop > 1.0 and best_drop > 5 * max(np.quantile(random_drops, 0.9), 0.05), \
+    "the selected head should matter far more than a typical random head on held-out prompts"
+
+# %% [markdown]
+# And specificity: the next-token loss on ordinary English prose with the same head ablated.
+
+# %%
+prose = ("The library keeps its books on tall shelves, and readers may borrow up to five at a time. "
+         "Late returns are charged a small fee, which is used to buy new books for the children's room.")
+prose_tokens = model.to_tokens(prose)
+
+
+def prose_loss(hooks=()):
+    with torch.no_grad():
+        logits = model.run_with_hooks(prose_tokens, fwd_hooks=list(hooks))
+    return F.cross_entropy(logits[0, 1:-1], prose_tokens[0, 2:]).item()   # skip the BOS prediction
+
+
+clean_prose = prose_loss()
+best_prose = prose_loss([(f"blocks.{best_layer}.attn.hook_z", zero_head_hook(best_head))]) - clean_prose
+random_prose = np.array([prose_loss([(f"blocks.{l}.attn.hook_z", zero_head_hook(h))]) - clean_prose for l, h in random_heads[:10]])
+print(f"prose loss {clean_prose:.2f}; +{best_prose:.2f} with L{best_layer}H{best_head} ablated; "
+      f"random heads: median +{np.median(random_prose):.3f}")
+
+# %% [markdown]
+# Read the two numbers together. If the chosen head also wrecks ordinary prose, it is not a
+# "capital-city head": it is machinery the model needs for everything (heads in the first
+# layers that set up the attention sink are typical culprits). The ablation told us the head
+# is *necessary*; only the control on other text tells us whether it is *specific*. Every
+# chapter ahead pairs a method with controls like these: random vectors for steering,
+# control tasks for probes, random models for sparse autoencoders, shuffled labels for
+# lie detectors.
+
+# %%
+head_is_general = best_prose > 5 * max(np.median(random_prose), 0.01)
+print("the chosen head is", "general machinery, not capital-specific" if head_is_general else "more specific to the task")
+
+# %% [markdown]
+# ## 6. Train a tiny transformer
+#
+# Later chapters train their own small models. Here is the pattern with the course's
+# `train` helper: a 2-layer, attention-only transformer learns sequences that repeat a random
+# motif of 4 tokens, `a b c d a b c d ...`. The motif changes from sequence to sequence, so
+# from position 4 on the next token is predictable only by looking back in the context.
+
+# %%
+VOCAB, LENGTH, PERIOD = 50, 16, 4
+tiny = tiny_transformer(n_layers=2, d_model=64, n_heads=4, d_vocab=VOCAB, n_ctx=LENGTH, seed=SETUP.seed, device="cpu")
+data_gen = torch.Generator().manual_seed(SETUP.seed)
+
+
+def motif_batch(size=64):
+    motif = torch.randint(0, VOCAB, (size, PERIOD), generator=data_gen)
+    return motif.repeat(1, LENGTH // PERIOD)
+
+
+def motif_loss(step):
+    x = motif_batch()
+    logits = tiny(x)
+    return F.cross_entropy(logits[:, PERIOD - 1:-1].reshape(-1, VOCAB), x[:, PERIOD:].reshape(-1))
+
+
+held_out = motif_batch(512)
+
+
+def held_out_accuracy(step, model):
+    predictions = model(held_out)[:, PERIOD - 1:-1].argmax(-1)
+    return {"accuracy": (predictions == held_out[:, PERIOD:]).float().mean().item()}
+
+
+history = train(tiny, motif_loss, steps=TINY_STEPS, lr=1e-3, log_every=10, on_log=held_out_accuracy, desc="tiny transformer")
+lines(column(history, "step"), {"training loss": column(history, "loss"), "held-out accuracy": column(history, "accuracy")},
+      logy=True, xlabel="step")
+plt.show()
+tiny_accuracy = history[-1]["accuracy"]
+print(f"held-out accuracy on predictable positions: {tiny_accuracy:.2f} (chance {1 / VOCAB:.2f})")
+assert tiny_accuracy > 0.95, "the tiny transformer should learn to repeat the motif"
+
+# %% [markdown]
+# *How* does it do it? The same cache tools work on the tiny model. The next token was last
+# seen right after an earlier copy of the current token, i.e. `PERIOD - 1` positions back (or
+# `2 * PERIOD - 1`, ...). A head that solves the task should put its attention there.
+
+# %%
+with torch.no_grad():
+    _, tiny_cache = tiny.run_with_cache(held_out[:64])
+query, key = torch.arange(LENGTH)[:, None], torch.arange(LENGTH)[None, :]
+lookback_keys = ((query - key) % PERIOD == PERIOD - 1) & (key < query)      # [query, key]
+lookback = {}
+for layer in range(2):
+    pattern = tiny_cache[f"blocks.{layer}.attn.hook_pattern"]                # [batch, head, query, key]
+    lookback[layer] = (pattern * lookback_keys).sum(-1)[..., PERIOD:].mean((0, 2))   # [head]
+print({f"layer {l}": [round(v, 2) for v in scores.tolist()] for l, scores in lookback.items()})
+best = max(range(2), key=lambda l: lookback[l].max())
+lookback_score = lookback[best].max().item()
+heatmap(tiny_cache[f"blocks.{best}.attn.hook_pattern"][0, int(lookback[best].argmax())],
+        title=f"a look-back head in the tiny model (layer {best})", xlabel="key", ylabel="query")
+plt.show()
+assert lookback_score > 0.6, "some head should attend to the positions right after earlier copies"
+
+# %% [markdown]
+# ## What you measured
+
+# %%
+record("00_orientation", sink_norm_ratio=sink_ratio, median_sink_attention=sink_mass.median(),
+       paris_top_from_layer=first_top, chosen_head=f"L{best_layer}H{best_head}", chosen_head_heldout_drop=best_drop,
+       random_heads_median_drop=np.median(random_drops), chosen_head_prose_loss_increase=best_prose,
+       tiny_transformer_accuracy=tiny_accuracy, tiny_lookback_attention=lookback_score)
+
+# %% [markdown]
+# ## Going further
+# - Full scale (`GLASSBOX_SCALE=full`) uses more random heads in the control and trains the
+#   tiny model longer. On a GPU, `load_lm("Qwen/Qwen2.5-0.5B-Instruct")` or `load_lm("gpt2")`
+#   goes through the same code, where the model hub is reachable.
+# - Repeat the head search with a different task (for example "The opposite of hot is") and
+#   check whether the same early head wins. What does that tell you about the search itself?
+# - Read "A Mathematical Framework for Transformer Circuits" for why the residual stream is
+#   the right object to think with, and "Efficient Streaming Language Models with Attention
+#   Sinks" (arXiv 2309.17453) for what the first token is doing.

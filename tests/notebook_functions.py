@@ -1,0 +1,43 @@
+"""Pull single functions out of a chapter's percent-format .py without running the chapter.
+
+The learner-check tests need the real solution function and the real stub, not copies.
+``load_function("solutions/05_grokking.py", "fourier_basis")`` executes the notebook's
+import statements and that one ``def`` (plus any module-level constants it names that are
+plain literals), and returns the function.
+"""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _source(notebook: str | Path) -> tuple[ast.Module, str]:
+    path = ROOT / notebook
+    text = path.read_text()
+    return ast.parse(text, filename=str(path)), str(path)
+
+
+def load_functions(notebook: str | Path, *names: str) -> dict:
+    """The named top-level functions of ``notebook``, compiled with the notebook's imports."""
+    tree, filename = _source(notebook)
+    keep = [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
+    found = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
+    missing = [n for n in names if n not in found]
+    if missing:
+        raise LookupError(f"{notebook} defines no top-level function(s) {missing}")
+    # Functions may call other top-level functions of the notebook: bring all of them.
+    keep += list(found.values())
+    namespace: dict = {"__name__": f"notebook_{Path(filename).stem}"}
+    exec(compile(ast.Module(body=keep, type_ignores=[]), filename, "exec"), namespace)
+    return {n: namespace[n] for n in names}
+
+
+def load_function(notebook: str | Path, name: str):
+    return load_functions(notebook, name)[name]
+
+
+def solution_and_stub(slug: str, name: str):
+    """``(solution_fn, stub_fn)`` for exercise ``name`` of chapter ``slug`` (e.g. "05_grokking")."""
+    return load_function(f"solutions/{slug}.py", name), load_function(f"chapters/{slug}.py", name)

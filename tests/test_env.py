@@ -1,0 +1,64 @@
+import json
+
+import pytest
+import torch
+
+from utils import env, report
+
+
+def test_scale_follows_the_environment(monkeypatch):
+    monkeypatch.setenv("GLASSBOX_SCALE", "fast")
+    assert env.scale(fast=1, full=2) == 1
+    monkeypatch.setenv("GLASSBOX_SCALE", "full")
+    assert env.scale(fast=1, full=2) == 2
+    monkeypatch.setenv("GLASSBOX_SCALE", "huge")
+    with pytest.raises(ValueError, match="fast"):
+        env.scale(fast=1, full=2)
+
+
+def test_seed_defaults_to_glassbox_seed_and_reproduces(monkeypatch):
+    monkeypatch.setenv("GLASSBOX_SEED", "7")
+    assert env.seed_everything() == 7
+    first = torch.rand(3)
+    env.seed_everything(7)
+    assert torch.equal(first, torch.rand(3))
+
+
+def test_device_and_dtype(monkeypatch):
+    monkeypatch.delenv("GLASSBOX_DEVICE", raising=False)
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert env.get_device().type == expected
+    monkeypatch.setenv("GLASSBOX_DEVICE", "cpu")
+    assert env.get_device().type == "cpu"
+    assert env.get_dtype() == torch.float32
+    monkeypatch.setenv("GLASSBOX_DTYPE", "notatype")
+    with pytest.raises(ValueError, match="GLASSBOX_DTYPE"):
+        env.get_dtype()
+
+
+def test_thread_policy_never_below_one(monkeypatch):
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setenv("GLASSBOX_THREADS", "1")
+        assert env.set_threads() == 1 == torch.get_num_threads()
+        monkeypatch.delenv("GLASSBOX_THREADS")
+        assert 1 <= env.set_threads() <= env.available_cores()
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_setup_prints_one_line_summary(capsys):
+    info = env.setup("99_test")
+    line = capsys.readouterr().out.strip()
+    assert "\n" not in line and "99_test" in line and f"seed {info.seed}" in line
+    assert env.peak_memory_gb() > 0
+
+
+def test_record_prints_and_writes_json(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("GLASSBOX_RESULTS_DIR", str(tmp_path))
+    report.record("99_test", accuracy=torch.tensor(0.912345), heads=[1, 2])
+    report.record("99_test", auc=0.5)
+    printed = capsys.readouterr().out
+    assert "accuracy" in printed and "auc" in printed
+    saved = json.loads((tmp_path / "99_test.json").read_text())
+    assert saved["accuracy"] == pytest.approx(0.9123) and saved["heads"] == [1, 2] and saved["auc"] == 0.5

@@ -1,0 +1,81 @@
+"""Checks for chapter 00 (orientation). Each compares with hand-built cases or with the model itself."""
+from __future__ import annotations
+
+import torch
+
+from utils.checks import CheckFailed, call, expect_close, expect_tensor, passed
+
+
+def _toy_cache(n_layers=3, batch=2, positions=4, d_model=5):
+    """A fake cache whose norms are known by construction: row l, position p has norm (l+1)*(p+1)."""
+    cache = {}
+    scale = torch.arange(1, positions + 1, dtype=torch.float32)[:, None]
+    unit = torch.zeros(positions, d_model)
+    unit[:, 0] = 0.6
+    unit[:, 1] = 0.8                                  # a unit vector, spread over two coordinates
+    for layer in range(n_layers):
+        first = (layer + 1) * scale * unit
+        cache[f"blocks.{layer}.hook_resid_pre"] = torch.stack([first, -7 * first])   # batch 1 is a decoy
+        cache[f"blocks.{layer}.hook_resid_post"] = torch.stack([(layer + 2) * scale * unit, first])
+    expected = torch.tensor([[(row + 1) * (p + 1) for p in range(positions)] for row in range(n_layers + 1)],
+                            dtype=torch.float32)
+    return cache, expected
+
+
+def check_residual_norms(residual_norms) -> None:
+    cache, expected = _toy_cache()
+    out = expect_tensor(call(residual_norms, cache, 3), "residual_norms(cache, 3)", shape=expected.shape,
+                        dtype=torch.float32)
+    expect_close(out, expected, "residual_norms", hint="Row l is the L2 norm (not squared) of resid_pre of layer l "
+                 "for batch element 0; the last row is resid_post of the last layer.")
+    passed("residual_norms", "rows = layers (+ output), columns = positions")
+
+
+def check_zero_head_hook(zero_head_hook) -> None:
+    torch.manual_seed(0)
+    z = torch.randn(2, 5, 4, 3)                       # [batch, position, head, d_head]
+    hook_fn = call(zero_head_hook, 2)
+    if not callable(hook_fn):
+        raise CheckFailed("zero_head_hook(head) should return a function hook_fn(z, hook).")
+    out = call(hook_fn, z.clone(), None)
+    if out is None:
+        raise CheckFailed("the hook should return the edited activation.")
+    out = expect_tensor(out, "hook output", shape=z.shape, dtype=z.dtype)
+    if out[:, :, 2].abs().sum() != 0:
+        raise CheckFailed("head 2 is not zeroed everywhere: the head axis of hook_z is axis 2 (batch, position, head, d_head).")
+    keep = [0, 1, 3]
+    if not torch.equal(out[:, :, keep], z[:, :, keep]):
+        raise CheckFailed("other heads changed: only head 2's slice should be zeroed.")
+    passed("zero_head_hook")
+
+
+def check_add_vector_hook(add_vector_hook) -> None:
+    torch.manual_seed(1)
+    resid, vector = torch.randn(2, 5, 6), torch.randn(6)
+    out = call(call(add_vector_hook, vector, 2.5), resid.clone(), None)
+    if out is None:
+        raise CheckFailed("the hook should return the edited residual stream.")
+    out = expect_tensor(out, "hook output", shape=resid.shape, dtype=resid.dtype)
+    added = out - resid
+    if torch.allclose(added[:, :-1], torch.zeros_like(added[:, :-1])) and not torch.allclose(added, torch.zeros_like(added)):
+        raise CheckFailed("the vector was added only at the last position: add it at every position.")
+    expect_close(added, (2.5 * vector).expand_as(resid), "the added amount", atol=1e-5,
+                 hint="Add coeff * vector at every batch row and position.")
+    passed("add_vector_hook")
+
+
+def check_logit_lens(logit_lens, model) -> None:
+    """Independent fact: the lens applied to the final residual stream must give the model's own logits."""
+    tokens = model.to_tokens("Water freezes at zero degrees")
+    with torch.no_grad():
+        logits, cache = model.run_with_cache(tokens)
+        for position in (-1, 2):
+            out = expect_tensor(call(logit_lens, cache, model, position), f"logit_lens(..., position={position})",
+                                shape=(model.cfg.n_layers + 1, model.cfg.d_vocab))
+            expect_close(out[-1], logits[0, position], f"the last row at position {position}", atol=1e-3, rtol=1e-4,
+                         hint="The final row must equal the model's logits: apply model.ln_final before model.unembed, "
+                              "and read the requested position.")
+            first = model.unembed(model.ln_final(cache["blocks.0.hook_resid_pre"][0, position]))
+            expect_close(out[0], first, "the first row", atol=1e-3, rtol=1e-4,
+                         hint="Row 0 reads blocks.0.hook_resid_pre (the embeddings).")
+    passed("logit_lens", "its last row reproduces the model's logits")

