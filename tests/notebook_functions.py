@@ -27,10 +27,16 @@ def load_functions(notebook: str | Path, *names: str) -> dict:
     missing = [n for n in names if n not in found]
     if missing:
         raise LookupError(f"{notebook} defines no top-level function(s) {missing}")
-    # Functions may call other top-level functions of the notebook: bring all of them.
-    keep += list(found.values())
     namespace: dict = {"__name__": f"notebook_{Path(filename).stem}"}
     exec(compile(ast.Module(body=keep, type_ignores=[]), filename, "exec"), namespace)
+    # Functions may call other top-level functions of the notebook, so define them all; those whose
+    # default arguments name results computed in the notebook cannot be defined, and are not needed.
+    for name, node in found.items():
+        try:
+            exec(compile(ast.Module(body=[node], type_ignores=[]), filename, "exec"), namespace)
+        except NameError:
+            if name in names:
+                raise
     return {n: namespace[n] for n in names}
 
 
