@@ -1,0 +1,224 @@
+"""Chapter 05: every learner check passes on the solution, fails on the stub, and fails on the
+mistakes learners plausibly make. Also unit tests of utils/grokking.py."""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from tests.notebook_functions import solution_and_stub
+from utils.checks import CheckFailed
+from utils.checks import grokking as checks
+from utils.grokking import OneLayerTransformer, make_data
+
+SLUG = "05_grokking"
+
+
+def _reference_basis(p):
+    return checks._reference_basis(p)
+
+
+# ----------------------------------------------------------------------------- wrong implementations
+def basis_unnormalised(p):
+    x = torch.arange(p, dtype=torch.float64)
+    rows = [torch.ones(p, dtype=torch.float64)]
+    for k in range(1, p // 2 + 1):
+        rows += [torch.cos(2 * math.pi * k * x / p), torch.sin(2 * math.pi * k * x / p)]
+    return torch.stack(rows).float()
+
+
+def basis_off_by_one(p):
+    """Frequency k - 1 ... in the rows meant for k: the classic index slip (cos rows use row // 2)."""
+    x = torch.arange(p, dtype=torch.float64)
+    rows = [torch.ones(p, dtype=torch.float64)]
+    for k in range(1, p // 2 + 1):
+        rows += [torch.cos(2 * math.pi * (k + 1) * x / p), torch.sin(2 * math.pi * (k + 1) * x / p)]
+    basis = torch.stack(rows)
+    return (basis / basis.norm(dim=1, keepdim=True)).float()
+
+
+def basis_swapped(p):
+    x = torch.arange(p, dtype=torch.float64)
+    rows = [torch.ones(p, dtype=torch.float64)]
+    for k in range(1, p // 2 + 1):
+        rows += [torch.sin(2 * math.pi * k * x / p), torch.cos(2 * math.pi * k * x / p)]
+    basis = torch.stack(rows)
+    return (basis / basis.norm(dim=1, keepdim=True)).float()
+
+
+def basis_float64(p):
+    return _reference_basis(p).double()
+
+
+def norms_with_constant(W, basis):
+    """Pairs up rows (0,1), (2,3), ...: the constant leaks into frequency 1 and everything shifts."""
+    sq = ((basis @ W)[:-1] ** 2).sum(-1)
+    return sq.reshape(-1, 2).sum(-1).sqrt()
+
+
+def norms_squared(W, basis):
+    return ((basis @ W)[1:] ** 2).sum(-1).reshape(-1, 2).sum(-1)
+
+
+def norms_cos_only(W, basis):
+    return ((basis @ W)[1::2] ** 2).sum(-1).sqrt()
+
+
+def fractions_with_constant(acts, basis):
+    coef = torch.einsum("ia,jb,abn->ijn", basis, basis, acts)
+    power = coef ** 2
+    total = power.sum((0, 1))
+    out = []
+    for k in range(1, (basis.shape[0] - 1) // 2 + 1):
+        idx = [0, 2 * k - 1, 2 * k]
+        block = power[idx][:, idx].clone()
+        block[0, 0] = 0
+        out.append(block.sum((0, 1)) / total)
+    return torch.stack(out, 1)
+
+
+def fractions_products_only(acts, basis):
+    coef = torch.einsum("ia,jb,abn->ijn", basis, basis, acts)
+    power = coef ** 2
+    power[0, 0] = 0
+    total = power.sum((0, 1))
+    out = []
+    for k in range(1, (basis.shape[0] - 1) // 2 + 1):
+        idx = [2 * k - 1, 2 * k]
+        out.append(power[idx][:, idx].sum((0, 1)) / total)
+    return torch.stack(out, 1)
+
+
+def fractions_off_by_one(acts, basis):
+    coef = torch.einsum("ia,jb,abn->ijn", basis, basis, acts)
+    power = coef ** 2
+    power[0, 0] = 0
+    total = power.sum((0, 1))
+    out = []
+    n = (basis.shape[0] - 1) // 2
+    for k in range(1, n + 1):
+        j = k % n + 1                                   # looks at frequency k + 1
+        idx = [0, 2 * j - 1, 2 * j]
+        out.append(power[idx][:, idx].sum((0, 1)) / total)
+    return torch.stack(out, 1)
+
+
+def _component(logits, freqs, basis, make_dirs):
+    out = torch.zeros_like(logits)
+    for k in freqs:
+        for u in make_dirs(basis[2 * k - 1], basis[2 * k]):
+            out += u[:, :, None] * torch.einsum("ab,abc->c", u, logits)[None, None, :]
+    return out
+
+
+def component_unnormalised(logits, freqs, basis):
+    return _component(logits, freqs, basis, lambda c, s: [torch.outer(c, c) - torch.outer(s, s),
+                                                          torch.outer(s, c) + torch.outer(c, s)])
+
+
+def component_difference(logits, freqs, basis):
+    """cos(w(a-b)) and sin(w(a-b)) instead of a + b: a sign slip in the identities."""
+    r = math.sqrt(2)
+    return _component(logits, freqs, basis, lambda c, s: [(torch.outer(c, c) + torch.outer(s, s)) / r,
+                                                          (torch.outer(s, c) - torch.outer(c, s)) / r])
+
+
+def component_cos_only(logits, freqs, basis):
+    return _component(logits, freqs, basis, lambda c, s: [(torch.outer(c, c) - torch.outer(s, s)) / math.sqrt(2)])
+
+
+def component_off_by_one(logits, freqs, basis):
+    sol, _ = solution_and_stub(SLUG, "key_freq_component")
+    return sol(logits, [k + 1 for k in freqs], basis)
+
+
+def _measures(train_rows_for_restricted: bool, test_rows_for_excluded: bool):
+    sol, _ = solution_and_stub(SLUG, "key_freq_component")
+
+    def progress_measures(logits, labels, key_freqs, basis, train_mask):
+        p = logits.shape[0]
+        kept = sol(logits, key_freqs, basis).reshape(p * p, -1).double()
+        removed = logits.reshape(p * p, -1).double() - kept
+        r_rows = train_mask if train_rows_for_restricted else ~train_mask
+        e_rows = ~train_mask if test_rows_for_excluded else train_mask
+        return (F.cross_entropy(kept[r_rows], labels[r_rows]).item(),
+                F.cross_entropy(removed[e_rows], labels[e_rows]).item())
+    return progress_measures
+
+
+def measures_swapped_roles(logits, labels, key_freqs, basis, train_mask):
+    """Restricted and excluded logits exchanged."""
+    sol, _ = solution_and_stub(SLUG, "key_freq_component")
+    p = logits.shape[0]
+    kept = sol(logits, key_freqs, basis).reshape(p * p, -1).double()
+    removed = logits.reshape(p * p, -1).double() - kept
+    return (F.cross_entropy(removed[~train_mask], labels[~train_mask]).item(),
+            F.cross_entropy(kept[train_mask], labels[train_mask]).item())
+
+
+CASES = {
+    "fourier_basis": (checks.check_fourier_basis, [basis_unnormalised, basis_off_by_one, basis_swapped, basis_float64]),
+    "freq_norms": (checks.check_freq_norms, [norms_with_constant, norms_squared, norms_cos_only]),
+    "neuron_freq_fractions": (checks.check_neuron_freq_fractions,
+                              [fractions_with_constant, fractions_products_only, fractions_off_by_one]),
+    "key_freq_component": (checks.check_key_freq_component,
+                           [component_unnormalised, component_difference, component_cos_only, component_off_by_one]),
+    "progress_measures": (checks.check_progress_measures,
+                          [_measures(True, False), _measures(False, True), _measures(True, True),
+                           measures_swapped_roles]),
+}
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_check_passes_on_solution(name, capsys):
+    check, _ = CASES[name]
+    solution, _ = solution_and_stub(SLUG, name)
+    check(solution)
+    assert "passed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_check_fails_on_stub(name):
+    check, _ = CASES[name]
+    _, stub = solution_and_stub(SLUG, name)
+    with pytest.raises(CheckFailed, match="not written yet"):
+        check(stub)
+
+
+@pytest.mark.parametrize("name,index", [(n, i) for n, (_, wrongs) in CASES.items() for i in range(len(wrongs))])
+def test_check_fails_on_plausible_mistake(name, index):
+    check, wrongs = CASES[name]
+    with pytest.raises(CheckFailed):
+        check(wrongs[index])
+
+
+def test_wrong_split_message_names_the_split():
+    with pytest.raises(CheckFailed, match="wrong split"):
+        checks.check_progress_measures(_measures(True, False))
+
+
+# ----------------------------------------------------------------------------- utils/grokking.py
+def test_data_split_and_labels():
+    data = make_data(11, 0.3, seed=0)
+    assert len(data.train_idx) + len(data.test_idx) == 121
+    assert set(data.train_idx.tolist()).isdisjoint(data.test_idx.tolist())
+    a, b, eq = data.tokens.T
+    assert torch.equal(data.labels, (a + b) % 11) and torch.all(eq == 11)
+    corrupted = make_data(11, 0.5, seed=0, corrupt_frac=0.2)
+    wrong = (corrupted.labels != corrupted.clean_labels)
+    assert wrong.sum() == round(0.2 * len(corrupted.train_idx)) and not wrong[corrupted.test_idx].any()
+    shuffled = make_data(11, 0.5, seed=0, shuffle_labels=True)
+    assert torch.equal(shuffled.labels[shuffled.test_idx], shuffled.clean_labels[shuffled.test_idx])
+    assert sorted(shuffled.labels[shuffled.train_idx].tolist()) == sorted(shuffled.clean_labels[shuffled.train_idx].tolist())
+
+
+def test_last_position_forward_matches_full_forward():
+    torch.manual_seed(0)
+    model = OneLayerTransformer(7, d_model=16, n_heads=2, d_mlp=8)
+    tokens = make_data(7, 0.5).tokens
+    cache = {}
+    last = model(tokens, last_only=True, cache=cache)
+    full = model(tokens, last_only=False)
+    torch.testing.assert_close(last, full[:, -1], atol=1e-5, rtol=1e-5)
+    assert cache["pattern"].shape == (49, 2, 3) and cache["mlp_post"].shape == (49, 8)
+    torch.testing.assert_close(cache["pattern"].sum(-1), torch.ones(49, 2))
