@@ -47,3 +47,11 @@ def load_function(notebook: str | Path, name: str):
 def solution_and_stub(slug: str, name: str):
     """``(solution_fn, stub_fn)`` for exercise ``name`` of chapter ``slug`` (e.g. "05_grokking")."""
     return load_function(f"solutions/{slug}.py", name), load_function(f"chapters/{slug}.py", name)
+
+
+def check_rejects(check, fn, *args) -> None:
+    """Assert that a learner check raises ``CheckFailed`` for ``fn`` (a stub or a plausible mistake)."""
+    import pytest
+    from utils.checks import CheckFailed
+    with pytest.raises(CheckFailed):
+        check(fn, *args)

@@ -2,16 +2,10 @@
 import pytest
 import torch
 
-from tests.notebook_functions import solution_and_stub
-from utils.checks import CheckFailed
+from tests.notebook_functions import check_rejects as fails, solution_and_stub
 from utils.checks import orientation as checks
 
 SLUG = "00_orientation"
-
-
-def fails(check, fn, *args):
-    with pytest.raises(CheckFailed):
-        check(fn, *args)
 
 
 def test_residual_norms():

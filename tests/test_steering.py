@@ -2,17 +2,11 @@
 import pytest
 import torch
 
-from tests.notebook_functions import solution_and_stub
-from utils.checks import CheckFailed
+from tests.notebook_functions import check_rejects as fails, solution_and_stub
 from utils.checks import steering as checks
 from utils.contrast_pairs import DATASETS, split
 
 SLUG = "01_steering"
-
-
-def fails(check, fn, *args):
-    with pytest.raises(CheckFailed):
-        check(fn, *args)
 
 
 def test_kl_from_clean():

@@ -116,7 +116,16 @@ def set_threads(n: int | None = None) -> int:
 
 
 def peak_memory_gb() -> float:
-    """Peak resident memory of this process so far, in GB (and of the GPU, if used)."""
+    """Peak resident memory of this process so far, in GB.
+
+    On Linux this reads VmHWM: ``getrusage``'s ru_maxrss survives ``exec``, so a Jupyter
+    kernel started by a big process would report its parent's peak instead of its own.
+    """
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024 / 1e9
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     rss_bytes = rss if sys.platform == "darwin" else rss * 1024
     return rss_bytes / 1e9
