@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.notebook_functions import solution_and_stub
+from tests.notebook_functions import check_rejects as _expect_fail, solution_and_stub
 from utils import checks
 from utils.checks import probes as probe_checks
 from utils.controls import (random_orthogonal, random_weights_copy, spectrum_matched, spectrum_matched_copy,
@@ -19,11 +19,6 @@ SLUG = "02_probes"
 
 
 # ------------------------------------------------------------------ learner checks: solution, stub, mistakes
-def _expect_fail(check, fn):
-    with pytest.raises(checks.CheckFailed):
-        check(fn)
-
-
 def _naive_depths(source):
     """Mistake: counts bracket characters, including those inside strings and comments."""
     depth, out = 0, []
