@@ -285,21 +285,22 @@ def answer_logprob(logits, answers):
     return logits[:, -1].log_softmax(-1).gather(1, answers[:, None]).mean().item()
 
 
-def head_ablation_effects(tokens, answers, layer):
-    """Drop in answer log-prob when each head of ``layer`` is ablated, all heads in one batch."""
+def head_ablation_effects(tokens, answers, layer, clean):
+    """Drop from ``clean`` in answer log-prob when each head of ``layer`` is ablated, all heads in one batch."""
     n_heads, batch = cfg.n_heads, tokens.shape[0]
     def ablate_each(z, hook):                       # copy h of the batch loses head h
         z = z.clone().view(n_heads, batch, *z.shape[1:])
         z[torch.arange(n_heads), :, :, torch.arange(n_heads)] = 0.0
         return z.view(n_heads * batch, *z.shape[2:])
     with torch.no_grad():
-        clean = answer_logprob(model(tokens), answers)
         logits = model.run_with_hooks(tokens.repeat(n_heads, 1), fwd_hooks=[(f"blocks.{layer}.attn.hook_z", ablate_each)])
     per_head = logits[:, -1].log_softmax(-1).gather(1, answers.repeat(n_heads)[:, None]).view(n_heads, batch).mean(1)
     return clean - per_head
 
 
-effects = torch.stack([head_ablation_effects(fact_tokens[select], fact_answers[select], layer)
+with torch.no_grad():
+    clean_select = answer_logprob(model(fact_tokens[select]), fact_answers[select])
+effects = torch.stack([head_ablation_effects(fact_tokens[select], fact_answers[select], layer, clean_select)
                        for layer in tqdm(range(cfg.n_layers), desc="ablating heads")])   # [layer, head]
 best_layer, best_head = divmod(int(effects.argmax()), cfg.n_heads)
 heatmap(effects, title="drop in answer log-prob when a head is ablated (selection half)", xlabel="head", ylabel="layer")
