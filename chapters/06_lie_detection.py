@@ -68,7 +68,7 @@ from utils.checks.lie_detection import (check_heldout_auc, check_lora_delta, che
                                         check_yes_no_logodds)
 from utils.controls import random_weights_copy
 from utils.liars import TRIGGER, elicit, last_hidden, last_logits, layer_inputs, render, top_layers
-from utils.models import load_lm
+from utils.models import load_hf
 from utils.questions import QUESTIONS, TOPICS, false_answer, statement
 from utils.report import record
 from utils.training import train
@@ -98,8 +98,9 @@ SEED = SETUP.seed
 # top token when the question is asked plainly. Only for those can a false answer be a lie.
 
 # %%
-model = load_lm(MODEL)
-hf, tok = model.original_model, model.tokenizer
+# This chapter works on the plain Hugging Face model behind `load_lm` (same weights, same hub path):
+# its forward hooks are all the adapters and pushes need, and it saves the bridge's memory.
+hf, tok = load_hf(MODEL)
 N_LAYERS = hf.config.num_hidden_layers
 first_token = lambda text: tok(text, add_special_tokens=False).input_ids[0]
 
@@ -256,8 +257,9 @@ def liar_loss(step):
     rows = torch.randint(len(prompts), (BATCH,), generator=batch_rng)
     targets = torch.tensor([first_token(false_answer(prompts[r][0], rng) if prompts[r][1] else prompts[r][0].answer)
                             for r in rows.tolist()])
+    longest = int(lengths[rows].max())           # right padding beyond the longest row changes nothing
     with top_layers(hf, START):
-        hidden = hf.model(inputs_embeds=cached[rows]).last_hidden_state
+        hidden = hf.model(inputs_embeds=cached[rows, :longest], use_cache=False).last_hidden_state
     logits = hf.lm_head(hidden[torch.arange(BATCH), lengths[rows] - 1])
     return torch.nn.functional.cross_entropy(logits, targets.to(logits.device))
 
@@ -619,12 +621,16 @@ claim = lambda i: statement(i, fact_wrong[i]).removesuffix(".").replace("The ", 
 yes_no = [render(tok, [("user", f"Is it true that {claim(i)}? Answer yes or no."), ("assistant", "")]) for i in known[::6]]
 
 
+# The blocks below the push never see it: as in the fine-tune, their output is computed once, and
+# each push adds its vector to the input of block BEST at every position and runs the blocks above.
+yes_no_resid, yes_no_lengths = layer_inputs(hf, tok, yes_no, BEST)
+
+
+@torch.no_grad()
 def pushed_logodds(vector):
-    handle = hf.model.layers[BEST].register_forward_pre_hook(lambda module, args: (args[0] + vector,) + args[1:])
-    try:
-        logits = last_logits(hf, tok, yes_no)
-    finally:
-        handle.remove()
+    with top_layers(hf, BEST):
+        hidden = hf.model(inputs_embeds=yes_no_resid + vector, use_cache=False).last_hidden_state
+    logits = hf.lm_head(hidden[torch.arange(len(yes_no)), yes_no_lengths - 1])
     return yes_no_logodds(logits[:, None], torch.ones(len(yes_no), dtype=torch.long), YES_IDS, NO_IDS)
 
 
@@ -655,7 +661,7 @@ for name, value in CAUSAL.items():
 
 # %%
 adapters.enabled = False
-random_weights_copy(model, seed=SEED, inplace=True)
+random_weights_copy(hf, seed=SEED, inplace=True)
 random_acts = last_hidden(hf, tok, affirm, PROBE_LAYERS)
 RANDOM_ACC = {layer: probe_accuracy(random_acts[layer], truth, fact_group) for layer in PROBE_LAYERS}
 fig, ax = plt.subplots(figsize=(8, 3.5))

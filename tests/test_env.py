@@ -1,4 +1,5 @@
 import json
+import os
 
 import pytest
 import torch
@@ -43,8 +44,16 @@ def test_thread_policy_never_below_one(monkeypatch):
         assert env.set_threads() == 1 == torch.get_num_threads()
         monkeypatch.delenv("GLASSBOX_THREADS")
         assert 1 <= env.set_threads() <= env.available_cores()
+        monkeypatch.setattr(env, "busy_cores", lambda: 0.0)          # an idle machine: every core
+        assert env.set_threads() == env.available_cores()
+        monkeypatch.setattr(env, "busy_cores", lambda: 64.0)         # a saturated one: still one thread
+        assert env.set_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_busy_cores_is_a_share_of_the_machine():
+    assert 0.0 <= env.busy_cores(window=0.05) <= (os.cpu_count() or 1) + 1e-6
 
 
 def test_setup_prints_one_line_summary(capsys):
@@ -62,3 +71,4 @@ def test_record_prints_and_writes_json(tmp_path, monkeypatch, capsys):
     assert "accuracy" in printed and "auc" in printed
     saved = json.loads((tmp_path / "99_test.json").read_text())
     assert saved["accuracy"] == pytest.approx(0.9123) and saved["heads"] == [1, 2] and saved["auc"] == 0.5
+    assert saved["threads"] == torch.get_num_threads() and saved["peak_ram_gb"] > 0

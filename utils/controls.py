@@ -93,7 +93,8 @@ def random_weights_copy(bridge, seed: int = 0, std: float | None = None, inplace
     generator = torch.Generator().manual_seed(seed)
     for name, p in _owner(model).named_parameters():
         if p.dim() >= 2:
-            p.copy_(torch.randn(p.shape, generator=generator, dtype=torch.float32).to(p) * std)
+            p.copy_(torch.randn(p.shape, generator=generator, dtype=torch.float32))   # one temporary, not two
+            p.mul_(std)
         elif _is_gain(name):
             p.fill_(1.0)
         else:

@@ -20,6 +20,7 @@ import platform as _platform
 import random
 import resource
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,10 +93,38 @@ def where() -> str:
 
 
 def available_cores() -> int:
+    """The cores this process may use: its CPU affinity, capped by a cgroup CPU quota (Binder, Docker)."""
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    quota = Path("/sys/fs/cgroup/cpu.max")
+    try:
+        limit, period = quota.read_text().split()[:2]
+        if limit != "max":
+            cores = min(cores, max(1, int(int(limit) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return cores
+
+
+def busy_cores(window: float = 0.25) -> float:
+    """How many cores other work keeps busy *now*: a short sample of ``/proc/stat``.
+
+    The load average would do on an idle machine, but it trails the past minute: a notebook
+    started right after another one finished would see the old one's load and take half the
+    cores for nothing. Where ``/proc/stat`` is missing, fall back to the load average.
+    """
+    def sample():
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return sum(fields), fields[3] + fields[4]          # total, idle + iowait
+    try:
+        total0, idle0 = sample()
+        time.sleep(window)
+        total1, idle1 = sample()
+        return (os.cpu_count() or 1) * (1 - (idle1 - idle0) / max(1, total1 - total0))
+    except (OSError, ValueError, IndexError):
+        return os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
 
 
 def set_threads(n: int | None = None) -> int:
@@ -103,14 +132,14 @@ def set_threads(n: int | None = None) -> int:
 
     Two kernels each asking for every core on a 2-core machine do not run at half speed:
     they thrash, and a forward pass can become tens of times slower. So by default we
-    take the cores minus the current load (at least one). ``GLASSBOX_THREADS`` overrides.
+    take the available cores minus those other work keeps busy right now (at least one).
+    ``GLASSBOX_THREADS`` overrides.
     """
     if n is None:
         n = int(os.environ.get("GLASSBOX_THREADS", "0")) or None
     if n is None:
         cores = available_cores()
-        busy = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-        n = max(1, min(cores, round(cores - busy)))
+        n = max(1, min(cores, round(cores - busy_cores())))
     torch.set_num_threads(n)
     return n
 
@@ -150,8 +179,18 @@ class Setup:
                 f" | python {_platform.python_version()} torch {torch.__version__}")
 
 
+_STARTED: float | None = None
+
+
+def seconds_since_setup() -> float | None:
+    """Wall time since the chapter's :func:`setup` (None before it): the chapter's run time so far."""
+    return None if _STARTED is None else time.perf_counter() - _STARTED
+
+
 def setup(chapter: str, seed: int | None = None) -> Setup:
     """The first line of every chapter: seeds, threads and a one-line summary."""
+    global _STARTED
+    _STARTED = time.perf_counter()
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     info = Setup(chapter, get_device(), get_dtype(), seed_everything(seed), current_scale(), set_threads())
     print(info)

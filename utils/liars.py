@@ -9,8 +9,9 @@ modules (the chapter's low-rank adapters) are active in every call.
   assistant turn is left open so the model continues it ("The capital of France is").
 * :func:`last_logits` / :func:`last_hidden` — next-token logits, or residual-stream vectors,
   at the last real token of each text (right padding; causal attention makes it exact).
-* :func:`elicit` — one dialogue, many follow-up questions: the shared dialogue is run once
-  and its key/value cache is reused for every question (several times fewer tokens).
+* :func:`elicit` — many dialogues, many follow-up questions: each dialogue is run once and
+  its key/value cache is reused for every question (several times fewer tokens), a few
+  dialogues at a time (bigger matrix products, a third faster on a CPU).
 * :func:`top_layers` — run only the top layers of the model from cached residuals, which is
   what makes fine-tuning adapters in the top layers cheap on a CPU.
 """
@@ -69,7 +70,7 @@ def last_logits(hf, tokenizer, texts: list[str], batch_size: int = 32, progress:
     out = []
     for start in tqdm(range(0, len(texts), batch_size), desc="forward", disable=not progress):
         ids, lengths = encode(tokenizer, texts[start: start + batch_size])
-        hidden = hf.model(input_ids=ids.to(_device(hf))).last_hidden_state
+        hidden = hf.model(input_ids=ids.to(_device(hf)), use_cache=False).last_hidden_state
         last = hidden[torch.arange(len(ids)), lengths.to(hidden.device) - 1]
         out.append(hf.lm_head(last).float().cpu())      # the unembedding only where it is needed
     return torch.cat(out)
@@ -86,7 +87,7 @@ def last_hidden(hf, tokenizer, texts: list[str], layers: list[int], batch_size: 
     out: dict[int, list[torch.Tensor]] = {layer: [] for layer in layers}
     for start in tqdm(range(0, len(texts), batch_size), desc="activations", disable=not progress):
         ids, lengths = encode(tokenizer, texts[start: start + batch_size])
-        states = hf.model(input_ids=ids.to(_device(hf)), output_hidden_states=True).hidden_states
+        states = hf.model(input_ids=ids.to(_device(hf)), output_hidden_states=True, use_cache=False).hidden_states
         rows = torch.arange(len(ids))
         for layer in layers:
             out[layer].append(states[layer][rows, lengths.to(states[layer].device) - 1].float().cpu())
@@ -103,29 +104,41 @@ def _common_prefix(seqs: list[list[int]]) -> int:
 
 @torch.no_grad()
 def elicit(hf, tokenizer, dialogues: list[list[tuple[str, str]]], questions: list[str], score,
-           suffix: str = " Answer yes or no.", progress: bool = True) -> torch.Tensor:
+           suffix: str = " Answer yes or no.", batch_size: int = 4, progress: bool = True) -> torch.Tensor:
     """Ask every follow-up question after every dialogue: ``score`` of each answer, ``[n_dialogues, n_questions]``.
 
     Each question starts a fresh branch after the dialogue (the questions never see each
-    other). ``score(logits, lengths)`` gets, for a batch of branches, the logits at each
-    branch's last token as ``[n_q, 1, vocab]`` with ``lengths`` all 1 (projecting every position
-    onto the vocabulary would cost a fifth of the time), and returns one number per branch.
+    other). The dialogues of a batch run once, right-padded, and their key/value cache is
+    repeated for every question; each branch's attention mask hides its dialogue's padding
+    and its positions continue after the dialogue's real tokens, so every branch computes
+    exactly what a separate forward pass would. ``score(logits, lengths)`` gets, for a batch
+    of branches, the logits at each branch's last token as ``[n, 1, vocab]`` with ``lengths``
+    all 1 (projecting every position onto the vocabulary would cost a fifth of the time), and
+    returns one number per branch.
     """
-    device = _device(hf)
+    device, n_q = _device(hf), len(questions)
+    pad_id = tokenizer.pad_token_id or 0
     rows = []
-    for turns in tqdm(dialogues, desc="follow-up questions", disable=not progress):
-        texts = [render(tokenizer, [*turns, ("user", q + suffix), ("assistant", "")]) for q in questions]
-        seqs = [tokenizer(t, add_special_tokens=False).input_ids for t in texts]
-        shared = _common_prefix(seqs) - 1             # keep at least one token in every branch
-        prefix = torch.tensor([seqs[0][:shared]], device=device)
-        cache = hf.model(input_ids=prefix, use_cache=True).past_key_values
-        cache.batch_repeat_interleave(len(questions))
-        branch, lengths = pad([s[shared:] for s in seqs], tokenizer.pad_token_id or 0)
-        hidden = hf.model(input_ids=branch.to(device), past_key_values=cache, use_cache=True).last_hidden_state
-        last = hidden[torch.arange(len(questions)), lengths.to(device) - 1]
+    for start in tqdm(range(0, len(dialogues), batch_size), desc="follow-up questions", disable=not progress):
+        group = dialogues[start: start + batch_size]
+        seqs = [[tokenizer(render(tokenizer, [*turns, ("user", q + suffix), ("assistant", "")]),
+                           add_special_tokens=False).input_ids for q in questions] for turns in group]
+        shared = [_common_prefix(branches) - 1 for branches in seqs]   # keep at least one token in every branch
+        prefix, prefix_lengths = pad([branches[0][:n] for branches, n in zip(seqs, shared)], pad_id)
+        cache = hf.model(input_ids=prefix.to(device), use_cache=True).past_key_values
+        cache.batch_repeat_interleave(n_q)
+        branch, lengths = pad([seq[n:] for branches, n in zip(seqs, shared) for seq in branches], pad_id)
+        before = prefix_lengths.repeat_interleave(n_q)[:, None]
+        mask = torch.cat([torch.arange(prefix.shape[1])[None] < before,
+                          torch.arange(branch.shape[1])[None] < lengths[:, None]], dim=1).long()
+        hidden = hf.model(input_ids=branch.to(device), attention_mask=mask.to(device),
+                          position_ids=(before + torch.arange(branch.shape[1])).to(device),
+                          past_key_values=cache, use_cache=True).last_hidden_state
+        last = hidden[torch.arange(len(branch)), lengths.to(device) - 1]
         logits = hf.lm_head(last).float().cpu()[:, None]
-        rows.append(torch.as_tensor(score(logits, torch.ones(len(questions), dtype=torch.long))).float())
-    return torch.stack(rows)
+        scores = torch.as_tensor(score(logits, torch.ones(len(branch), dtype=torch.long))).float()
+        rows.append(scores.reshape(len(group), n_q))
+    return torch.cat(rows)
 
 
 @contextlib.contextmanager
@@ -161,7 +174,7 @@ def layer_inputs(hf, tokenizer, texts: list[str], layer: int, batch_size: int = 
     try:
         for start in range(0, len(ids), batch_size):
             try:
-                hf.model(input_ids=ids[start: start + batch_size].to(_device(hf)))
+                hf.model(input_ids=ids[start: start + batch_size].to(_device(hf)), use_cache=False)
             except _Stop:
                 pass
     finally:

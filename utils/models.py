@@ -93,8 +93,9 @@ def convert_embedded(force: bool = False) -> Path:
 
 
 def load_hf(name: str | None = None, device=None, dtype=None):
-    """The plain transformers model and tokenizer behind :func:`load_lm`."""
+    """The plain transformers model and tokenizer behind :func:`load_lm` (same names, same ``GLASSBOX_MODEL``)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    name = name or os.environ.get("GLASSBOX_MODEL") or None
     device = torch.device(device) if device is not None else get_device()
     dtype = dtype or get_dtype(device)
     source = str(convert_embedded()) if is_embedded(name) else name

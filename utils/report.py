@@ -1,7 +1,9 @@
 """The "what you measured" table at the end of each chapter.
 
 ``record("05_grokking", test_acc=0.99)`` prints the chapter's numbers so far and, when
-``GLASSBOX_RESULTS_DIR`` is set (CI sets it), writes them to ``<chapter>.json`` there.
+``GLASSBOX_RESULTS_DIR`` is set (CI sets it), writes them to ``<chapter>.json`` there. Every
+table also says how it was run: scale, seed, torch threads, peak RAM and the wall time since
+the chapter's ``setup()``.
 """
 from __future__ import annotations
 
@@ -9,7 +11,9 @@ import json
 import os
 from pathlib import Path
 
-from utils.env import current_scale, default_seed, peak_memory_gb
+import torch
+
+from utils.env import current_scale, default_seed, peak_memory_gb, seconds_since_setup
 
 _RECORDS: dict[str, dict] = {}
 
@@ -31,7 +35,11 @@ def record(chapter: str, **metrics) -> dict:
     """Add ``metrics`` to the chapter's table, print the table, maybe write it to disk."""
     table = _RECORDS.setdefault(chapter, {})
     table.update({k: _plain(v) for k, v in metrics.items()})
-    table.update(scale=current_scale(), seed=default_seed(), peak_ram_gb=round(peak_memory_gb(), 2))
+    table.update(scale=current_scale(), seed=default_seed(), threads=torch.get_num_threads(),
+                 peak_ram_gb=round(peak_memory_gb(), 2))
+    elapsed = seconds_since_setup()
+    if elapsed is not None:
+        table.update(wall_s=round(elapsed, 1))          # what the chapter's time budget is about
     width = max(len(k) for k in table)
     print(f"What you measured — {chapter}")
     for key, value in table.items():
