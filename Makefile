@@ -5,7 +5,8 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.glassbox-installed
 
-.PHONY: setup lab test chapters benchmark clean
+.PHONY: setup lab test lint seeds chapters benchmark clean
+SEEDS ?= 1 2
 
 setup: $(STAMP)
 
@@ -19,8 +20,14 @@ $(STAMP): requirements.txt constraints.txt requirements-model.txt
 lab: setup
 	$(VENV)/bin/jupyter lab chapters/
 
-test: setup
+test: setup lint
 	$(PY) -m pytest
+
+lint: setup       ## ruff at the configured line length (pyproject.toml)
+	$(VENV)/bin/ruff check .
+
+seeds: setup      ## every solution notebook again under GLASSBOX_SEED=$(SEEDS); each claim's value per seed
+	$(PY) -m tools.seeds --seeds $(SEEDS)
 
 chapters: setup   ## regenerate chapters/ and every .ipynb from solutions/*.py
 	$(PY) -m tools.make_chapters

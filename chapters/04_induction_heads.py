@@ -33,7 +33,9 @@
 
 # %%
 # Set-up. On Colab this fetches the course and installs what Colab lacks; everywhere it puts the course on the path.
-import sys, subprocess, pathlib
+import sys
+import subprocess
+import pathlib
 if "google.colab" in sys.modules and not pathlib.Path("/content/glassbox").exists():
     subprocess.run("git clone -q --depth 1 --branch v0.1 https://github.com/glassbox-course/glassbox /content/glassbox"
                    " && bash /content/glassbox/tools/colab_install.sh", shell=True, check=True)

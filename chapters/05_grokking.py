@@ -43,7 +43,9 @@
 
 # %%
 # Set-up. On Colab this fetches the course and installs what Colab lacks; everywhere it puts the course on the path.
-import sys, subprocess, pathlib
+import sys
+import subprocess
+import pathlib
 if "google.colab" in sys.modules and not pathlib.Path("/content/glassbox").exists():
     subprocess.run("git clone -q --depth 1 --branch v0.1 https://github.com/glassbox-course/glassbox /content/glassbox"
                    " && bash /content/glassbox/tools/colab_install.sh", shell=True, check=True)
@@ -59,7 +61,6 @@ import time
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from utils.checks.grokking import (check_fourier_basis, check_freq_norms, check_key_freq_component,
                                    check_neuron_freq_fractions, check_progress_measures)

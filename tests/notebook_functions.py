@@ -49,9 +49,23 @@ def solution_and_stub(slug: str, name: str):
     return load_function(f"solutions/{slug}.py", name), load_function(f"chapters/{slug}.py", name)
 
 
-def check_rejects(check, fn, *args) -> None:
-    """Assert that a learner check raises ``CheckFailed`` for ``fn`` (a stub or a plausible mistake)."""
+def check_rejects(check, fn, *args, match: str | None = None) -> str:
+    """Assert that a learner check rejects ``fn`` (a stub or a plausible mistake) for the right reason.
+
+    ``match``: a regular expression the failure message must contain — the words that name the
+    mistake — so that a check failing for some other reason does not count. A stub is
+    recognised by itself (``not written yet``). The message must also stay short (a learner
+    reads it in one glance). Returns the message.
+    """
     import pytest
     from utils.checks import CheckFailed
-    with pytest.raises(CheckFailed):
+    with pytest.raises(CheckFailed) as err:
         check(fn, *args)
+    message = str(err.value)
+    if match is None and "not written yet" not in message:
+        raise AssertionError(f"say which mistake {fn.__name__} should be caught for (match=...); got: {message}")
+    if match is not None:
+        import re
+        assert re.search(match, message, flags=re.IGNORECASE), f"{fn.__name__}: message {message!r} does not match {match!r}"
+    assert len(message.splitlines()) <= 5, f"a check's message should fit in 5 lines: {message!r}"
+    return message

@@ -72,3 +72,30 @@ def test_record_prints_and_writes_json(tmp_path, monkeypatch, capsys):
     saved = json.loads((tmp_path / "99_test.json").read_text())
     assert saved["accuracy"] == pytest.approx(0.9123) and saved["heads"] == [1, 2] and saved["auc"] == 0.5
     assert saved["threads"] == torch.get_num_threads() and saved["peak_ram_gb"] > 0
+
+
+@pytest.mark.parametrize("knob, value, accepted", [
+    ("GLASSBOX_SEED", "abc", "non-negative integer"),
+    ("GLASSBOX_SEED", "-1", "non-negative integer"),
+    ("GLASSBOX_THREADS", "-3", "positive integer"),
+    ("GLASSBOX_THREADS", "two", "positive integer"),
+    ("GLASSBOX_DEVICE", "tpu", "cpu, cuda"),
+    ("GLASSBOX_ALLOW_MPS", "yes", "0 or 1"),
+    ("GLASSBOX_SCALE", "huge", "fast or full"),
+    ("GLASSBOX_DTYPE", "float8", "float32"),
+    ("GLASSBOX_CLAIMS", "lenient", "strict"),
+])
+def test_every_knob_fails_clearly_at_setup(monkeypatch, knob, value, accepted):
+    monkeypatch.delenv("GLASSBOX_DEVICE", raising=False)
+    monkeypatch.setenv(knob, value)
+    with pytest.raises(ValueError) as err:
+        env.setup("99_test")
+    message = str(err.value)
+    assert knob in message and repr(value) in message and accepted in message
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_a_device_the_machine_lacks_is_refused(monkeypatch):
+    monkeypatch.setenv("GLASSBOX_DEVICE", "cuda")
+    with pytest.raises(env.KnobError, match="no cuda device"):
+        env.get_device()

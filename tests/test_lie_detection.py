@@ -1,6 +1,5 @@
 """Chapter 06: the learner checks catch plausible mistakes; the question bank and dialogue helpers are exact."""
 import numpy as np
-import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score

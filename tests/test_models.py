@@ -1,6 +1,5 @@
 """The embedded LM and the loader: offline, exact, fast to reload, clear when it cannot help."""
 import json
-import os
 import time
 
 import pytest

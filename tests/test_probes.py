@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from tests.notebook_functions import check_rejects as _expect_fail, solution_and_stub
-from utils import checks
 from utils.checks import probes as probe_checks
 from utils.controls import (random_orthogonal, random_weights_copy, spectrum_matched, spectrum_matched_copy,
                             weight_matrices)

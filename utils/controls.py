@@ -154,3 +154,101 @@ def spectrum_matched_copy(bridge, seed: int = 0, inplace: bool = False):
         for matrix in p.view(-1, *p.shape[-2:]):            # a stack of matrices (e.g. W_Q per head)
             matrix.copy_(spectrum_matched(matrix.cpu(), generator).to(p.device))
     return model
+
+
+# ---------------------------------------------------------------------------------------------
+# Control integrity: what makes a control a control, checked wherever one is built.
+# A control that silently differs from its specification (a shorter random vector, a selection
+# set that leaks into the evaluation, a "random" model that is the trained one) can make any
+# method look good; these checks make such a mistake fail loudly instead.
+# ---------------------------------------------------------------------------------------------
+
+class ControlError(AssertionError):
+    """A control is not what it claims to be (wrong norm, overlapping sets, nothing re-drawn ...)."""
+
+
+def require_equal_norm(vectors, reference, rtol: float = 1e-3, what: str = "control vectors") -> None:
+    """Every row of ``vectors`` (``[n, d]`` or ``[d]``) has the norm of ``reference`` (a vector or a number).
+
+    Equal norm is what makes a random vector a fair competitor for a steering vector: a
+    shorter one moves the model less for a reason that has nothing to do with direction.
+    """
+    vectors = torch.as_tensor(vectors).detach().double().reshape(-1, torch.as_tensor(vectors).shape[-1])
+    reference = torch.as_tensor(reference).detach().double()
+    target = reference.norm() if reference.dim() > 0 else reference
+    norms = vectors.norm(dim=-1)
+    worst = ((norms - target).abs() / target.clamp_min(1e-12)).max().item()
+    if not worst <= rtol:
+        raise ControlError(f"{what}: norms {norms.min().item():.4g}–{norms.max().item():.4g} differ from the "
+                           f"reference norm {target.item():.4g} (relative {worst:.2g} > {rtol}). "
+                           "Rescale each one to the reference's norm.")
+
+
+def _as_set(items) -> set:
+    if hasattr(items, "chosen_on"):                   # a utils.stats.Choice
+        return set(items.chosen_on)
+    if hasattr(items, "tolist"):
+        items = items.tolist()
+    return {tuple(x) if isinstance(x, list) else x for x in items}
+
+
+def require_disjoint(a, b, what: str = "selection and evaluation sets") -> None:
+    """No unit (prompt, document, subject, index) is in both ``a`` and ``b``; both are non-empty.
+
+    ``a`` may be a :class:`utils.stats.Choice`: the units it was chosen on.
+    """
+    set_a, set_b = _as_set(a), _as_set(b)
+    if not set_a or not set_b:
+        raise ControlError(f"{what}: one of the sets is empty ({len(set_a)} and {len(set_b)} units).")
+    shared = set_a & set_b
+    if shared:
+        sample = sorted(map(str, shared))[:3]
+        raise ControlError(f"{what} share {len(shared)} unit(s), e.g. {sample}: a choice judged on the data "
+                           "that made it is not held out. Split by unit first (utils.stats.split_units).")
+
+
+def require_not_identity(permutation, what: str = "permutation", min_moved: float = 0.5) -> None:
+    """A shuffle that moved at least ``min_moved`` of the items (an identity 'shuffle' is no control)."""
+    perm = torch.as_tensor(permutation).reshape(-1)
+    if sorted(perm.tolist()) != list(range(len(perm))):
+        raise ControlError(f"{what} is not a permutation of 0..{len(perm) - 1}.")
+    moved = (perm != torch.arange(len(perm))).float().mean().item()
+    if moved < min_moved:
+        raise ControlError(f"{what} leaves {1 - moved:.0%} of the items in place; a shuffled control "
+                           f"must move at least {min_moved:.0%} of them.")
+
+
+def require_labels_shuffled(shuffled, original, what: str = "shuffled labels", max_agreement: float | None = None) -> None:
+    """Shuffled labels agree with the originals no more than chance allows (same multiset, not the same order)."""
+    shuffled, original = torch.as_tensor(shuffled).reshape(-1), torch.as_tensor(original).reshape(-1)
+    if sorted(shuffled.tolist()) != sorted(original.tolist()):
+        raise ControlError(f"{what} do not have the same label counts as the originals: shuffle, do not redraw.")
+    chance = sum((original == v).float().mean().item() ** 2 for v in original.unique())
+    limit = max_agreement if max_agreement is not None else chance + 3 * (chance * (1 - chance) / len(original)) ** 0.5 + 0.05
+    agreement = (shuffled == original).float().mean().item()
+    if agreement > limit:
+        raise ControlError(f"{what} agree with the originals on {agreement:.0%} of items (chance {chance:.0%}): "
+                           "they were not shuffled.")
+
+
+def _weights(model) -> list[torch.Tensor]:
+    return [p.detach() for p in weight_matrices(model).values()]
+
+
+def require_redrawn(control, original, others=(), what: str = "control model", max_cosine: float = 0.5) -> None:
+    """``control``'s weight matrices share no direction with ``original``'s (nor with each of ``others``).
+
+    Compares matrix by matrix (cosine of the flattened weights, which is about 0 for
+    independent draws and 1 for a copy). Catches a "random" model that is the trained one, a
+    copy that was never overwritten, and one control silently reused as another.
+    """
+    for name, reference in [("the original", original), *[(f"another control ({i})", o) for i, o in enumerate(others)]]:
+        pairs = list(zip(_weights(control), _weights(reference)))
+        if not pairs:
+            raise ControlError(f"{what}: no weight matrices to compare.")
+        cosines = [torch.nn.functional.cosine_similarity(a.flatten().double(), b.flatten().double().to(a.device), dim=0).abs().item()
+                   for a, b in pairs if a.shape == b.shape]
+        same = sum(c > max_cosine for c in cosines)
+        if same:
+            raise ControlError(f"{what}: {same} of {len(cosines)} weight matrices are still aligned with {name} "
+                               f"(|cosine| > {max_cosine}). Re-draw the weights (a new seed, or a fresh copy).")

@@ -11,7 +11,12 @@ GLASSBOX_ALLOW_MPS     ``1`` lets Apple's MPS be picked automatically
 GLASSBOX_THREADS       torch CPU threads (default: see :func:`set_threads`)
 GLASSBOX_RESULTS_DIR   where :func:`utils.report.record` writes ``<chapter>.json``
 GLASSBOX_CACHE         where converted model weights live (default ~/.cache/glassbox)
+GLASSBOX_MODEL         the LM the chapters load (default: the embedded SmolLM2)
+GLASSBOX_CLAIMS        ``strict`` or ``report`` (see :mod:`utils.report`)
 =====================  =====================================================
+
+Each knob is read through one function here, which fails at once with a message naming the
+knob, the bad value and what it accepts; :func:`setup` reads them all before a chapter starts.
 """
 from __future__ import annotations
 
@@ -31,15 +36,40 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SCALES = ("fast", "full")
 
 
+class KnobError(ValueError):
+    """An environment knob with a value the course cannot use; the message says which values it takes."""
+
+
+def _knob_error(knob: str, value: str, accepted: str) -> KnobError:
+    return KnobError(f"{knob}={value!r} is not valid: expected {accepted}. Unset it for the default.")
+
+
+def _mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return mps is not None and mps.is_available()
+
+
+def _device_available(kind: str) -> bool:
+    return {"cpu": True, "cuda": torch.cuda.is_available(), "mps": _mps_available()}[kind]
+
+
 def get_device() -> torch.device:
     """CUDA if present; Apple MPS only on opt-in (some ops are missing there); else CPU."""
     forced = os.environ.get("GLASSBOX_DEVICE")
     if forced:
+        kind = forced.split(":")[0]
+        if kind not in ("cpu", "cuda", "mps"):
+            raise _knob_error("GLASSBOX_DEVICE", forced, "cpu, cuda, cuda:N or mps")
+        if not _device_available(kind):
+            raise KnobError(f"GLASSBOX_DEVICE={forced!r}, but this machine has no {kind} device "
+                            f"(torch {torch.__version__}). Unset it to let the course pick the device.")
         return torch.device(forced)
     if torch.cuda.is_available():
         return torch.device("cuda")
-    mps = getattr(torch.backends, "mps", None)
-    if os.environ.get("GLASSBOX_ALLOW_MPS") == "1" and mps is not None and mps.is_available():
+    allow = os.environ.get("GLASSBOX_ALLOW_MPS", "0")
+    if allow not in ("0", "1"):
+        raise _knob_error("GLASSBOX_ALLOW_MPS", allow, "0 or 1")
+    if allow == "1" and _mps_available():
         return torch.device("mps")
     return torch.device("cpu")
 
@@ -51,15 +81,15 @@ def get_dtype(device: torch.device | None = None) -> torch.dtype:
     """
     name = os.environ.get("GLASSBOX_DTYPE", "float32")
     dtype = getattr(torch, name, None)
-    if not isinstance(dtype, torch.dtype):
-        raise ValueError(f"GLASSBOX_DTYPE={name!r} is not a torch dtype; use float32, bfloat16 or float16.")
+    if name not in ("float32", "bfloat16", "float16") or not isinstance(dtype, torch.dtype):
+        raise _knob_error("GLASSBOX_DTYPE", name, "float32, bfloat16 or float16")
     return dtype
 
 
 def current_scale() -> str:
     value = os.environ.get("GLASSBOX_SCALE") or ("full" if torch.cuda.is_available() else "fast")
     if value not in SCALES:
-        raise ValueError(f"GLASSBOX_SCALE={value!r}; expected one of {SCALES}.")
+        raise _knob_error("GLASSBOX_SCALE", value, " or ".join(SCALES))
     return value
 
 
@@ -69,7 +99,15 @@ def scale(fast, full):
 
 
 def default_seed() -> int:
-    return int(os.environ.get("GLASSBOX_SEED", "0"))
+    """``GLASSBOX_SEED`` (default 0): every generator in a chapter derives from it."""
+    value = os.environ.get("GLASSBOX_SEED", "0")
+    try:
+        seed = int(value)
+    except ValueError:
+        seed = -1
+    if seed < 0:
+        raise _knob_error("GLASSBOX_SEED", value, "a non-negative integer such as 0, 1 or 2")
+    return seed
 
 
 def seed_everything(seed: int | None = None) -> int:
@@ -127,6 +165,20 @@ def busy_cores(window: float = 0.25) -> float:
         return os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
 
 
+def threads_knob() -> int | None:
+    """``GLASSBOX_THREADS`` as a positive integer, or None when unset."""
+    value = os.environ.get("GLASSBOX_THREADS")
+    if not value:
+        return None
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise _knob_error("GLASSBOX_THREADS", value, "a positive integer (the number of CPU threads)")
+    return n
+
+
 def set_threads(n: int | None = None) -> int:
     """Use the cores that are free, not all of them.
 
@@ -136,7 +188,7 @@ def set_threads(n: int | None = None) -> int:
     ``GLASSBOX_THREADS`` overrides.
     """
     if n is None:
-        n = int(os.environ.get("GLASSBOX_THREADS", "0")) or None
+        n = threads_knob()
     if n is None:
         cores = available_cores()
         n = max(1, min(cores, round(cores - busy_cores())))
@@ -180,6 +232,18 @@ class Setup:
 
 
 _STARTED: float | None = None
+_CHAPTER: str | None = None
+
+
+def current_chapter() -> str | None:
+    """The chapter whose :func:`setup` ran last in this process (claims are filed under it)."""
+    return _CHAPTER
+
+
+def validate_environment() -> None:
+    """Read every knob once, so a bad value fails here, named, before any work starts."""
+    from utils.report import claim_mode
+    current_scale(), default_seed(), get_device(), get_dtype(), threads_knob(), claim_mode()
 
 
 def seconds_since_setup() -> float | None:
@@ -189,8 +253,9 @@ def seconds_since_setup() -> float | None:
 
 def setup(chapter: str, seed: int | None = None) -> Setup:
     """The first line of every chapter: seeds, threads and a one-line summary."""
-    global _STARTED
-    _STARTED = time.perf_counter()
+    global _STARTED, _CHAPTER
+    validate_environment()
+    _STARTED, _CHAPTER = time.perf_counter(), chapter
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     info = Setup(chapter, get_device(), get_dtype(), seed_everything(seed), current_scale(), set_threads())
     print(info)
