@@ -39,8 +39,8 @@ import pathlib
 if "google.colab" in sys.modules and not pathlib.Path("/content/glassbox").exists():
     subprocess.run("git clone -q --depth 1 --branch v0.1 https://github.com/glassbox-course/glassbox /content/glassbox"
                    " && bash /content/glassbox/tools/colab_install.sh", shell=True, check=True)
-sys.path.insert(0, str(next(p for p in [pathlib.Path.cwd(), *pathlib.Path.cwd().parents, pathlib.Path("/content/glassbox")]
-                            if (p / "utils" / "env.py").exists())))
+roots = [pathlib.Path.cwd(), *pathlib.Path.cwd().parents, pathlib.Path("/content/glassbox")]
+sys.path.insert(0, str(next(p for p in roots if (p / "utils" / "env.py").exists())))
 from utils.env import setup, scale
 SETUP = setup("00_orientation")
 
@@ -124,7 +124,10 @@ def residual_norms(cache, n_layers: int) -> torch.Tensor:
     Row ``l < n_layers`` is ``blocks.{l}.hook_resid_pre``; the last row is
     ``blocks.{n_layers-1}.hook_resid_post``. Returns ``[n_layers + 1, position]``.
     """
-    raise NotImplementedError("Exercise: write this part. Hint: stack the n_layers resid_pre activations and the last resid_post, then take .norm(dim=-1)")
+    raise NotImplementedError(
+        "Exercise: write this part. Hint: stack the n_layers resid_pre activations and the last resid_post, then take"
+        " .norm(dim=-1)"
+    )
 
 
 check_residual_norms(residual_norms)
@@ -181,7 +184,9 @@ assert sink_mass.median() > 0.3, "most heads should park much of their attention
 # %%
 def zero_head_hook(head: int):
     """A hook for ``blocks.{l}.attn.hook_z`` that zeroes head ``head`` at every position."""
-    raise NotImplementedError("Exercise: write this part. Hint: z has shape [batch, position, head, d_head]; index the head axis")
+    raise NotImplementedError(
+        "Exercise: write this part. Hint: z has shape [batch, position, head, d_head]; index the head axis"
+    )
 
 
 check_zero_head_hook(zero_head_hook)
@@ -196,7 +201,9 @@ check_zero_head_hook(zero_head_hook)
 # %%
 def add_vector_hook(vector: torch.Tensor, coeff: float):
     """A hook for a residual-stream point ``[batch, position, d_model]`` adding ``coeff * vector`` everywhere."""
-    raise NotImplementedError("Exercise: write this part. Hint: broadcasting a [d_model] vector over [batch, position, d_model] does it")
+    raise NotImplementedError(
+        "Exercise: write this part. Hint: broadcasting a [d_model] vector over [batch, position, d_model] does it"
+    )
 
 
 check_add_vector_hook(add_vector_hook)

@@ -40,8 +40,8 @@ import pathlib
 if "google.colab" in sys.modules and not pathlib.Path("/content/glassbox").exists():
     subprocess.run("git clone -q --depth 1 --branch v0.1 https://github.com/glassbox-course/glassbox /content/glassbox"
                    " && bash /content/glassbox/tools/colab_install.sh", shell=True, check=True)
-sys.path.insert(0, str(next(p for p in [pathlib.Path.cwd(), *pathlib.Path.cwd().parents, pathlib.Path("/content/glassbox")]
-                            if (p / "utils" / "env.py").exists())))
+roots = [pathlib.Path.cwd(), *pathlib.Path.cwd().parents, pathlib.Path("/content/glassbox")]
+sys.path.insert(0, str(next(p for p in roots if (p / "utils" / "env.py").exists())))
 from utils.env import setup, scale
 SETUP = setup("01_steering")
 
@@ -142,7 +142,9 @@ def last_logits(prompts, hooks=()):
 # %%
 def kl_from_clean(clean_logits: torch.Tensor, steered_logits: torch.Tensor) -> torch.Tensor:
     """Mean over positions of KL(P_clean || P_steered). Inputs ``[position, vocab]`` logits; returns a scalar."""
-    raise NotImplementedError("Exercise: write this part. Hint: KL(P||Q) = sum_v P(v) (log P(v) - log Q(v)); use log_softmax on both")
+    raise NotImplementedError(
+        "Exercise: write this part. Hint: KL(P||Q) = sum_v P(v) (log P(v) - log Q(v)); use log_softmax on both"
+    )
 
 
 check_kl_from_clean(kl_from_clean)
@@ -232,7 +234,10 @@ slider_or_static(lambda coefficient: print(f"{coefficient:>5}: {continuation(coe
 # %%
 def resid_at_last_token(model, texts: list[str], layer: int) -> torch.Tensor:
     """``blocks.{layer}.hook_resid_pre`` at each text's last real token. Returns ``[len(texts), d_model]``."""
-    raise NotImplementedError("Exercise: write this part. Hint: pad on the right, find each text's own length, then index row i at length_i - 1")
+    raise NotImplementedError(
+        "Exercise: write this part. Hint: pad on the right, find each text's own length, then index row i at length_i"
+        " - 1"
+    )
 
 
 check_resid_at_last_token(resid_at_last_token, model)
@@ -274,7 +279,9 @@ def steerability_slopes(multipliers: torch.Tensor, scores: torch.Tensor) -> torc
 
     multipliers: ``[n_mult]``; scores: ``[n_mult, n_examples]``. Returns ``[n_examples]``.
     """
-    raise NotImplementedError("Exercise: write this part. Hint: slope = cov(m, s) / var(m); centre both before multiplying")
+    raise NotImplementedError(
+        "Exercise: write this part. Hint: slope = cov(m, s) / var(m); centre both before multiplying"
+    )
 
 
 check_steerability_slopes(steerability_slopes)

@@ -47,13 +47,15 @@ import pathlib
 if "google.colab" in sys.modules and not pathlib.Path("/content/glassbox").exists():
     subprocess.run("git clone -q --depth 1 --branch v0.1 https://github.com/glassbox-course/glassbox /content/glassbox"
                    " && bash /content/glassbox/tools/colab_install.sh", shell=True, check=True)
-sys.path.insert(0, str(next(p for p in [pathlib.Path.cwd(), *pathlib.Path.cwd().parents, pathlib.Path("/content/glassbox")]
-                            if (p / "utils" / "env.py").exists())))
+roots = [pathlib.Path.cwd(), *pathlib.Path.cwd().parents, pathlib.Path("/content/glassbox")]
+sys.path.insert(0, str(next(p for p in roots if (p / "utils" / "env.py").exists())))
 from utils.env import setup, scale
 SETUP = setup("02_probes")
 
 # %%
 import gc
+import io
+import tokenize
 from functools import partial
 
 import matplotlib.pyplot as plt
@@ -109,7 +111,11 @@ SEED = SETUP.seed
 # %%
 def bracket_depths(source: str) -> np.ndarray:
     """Depth of every character of Python source: int64 ``[len(source)]``."""
-    raise NotImplementedError("Exercise: write this part. Hint: tokenize.generate_tokens(io.StringIO(source).readline) gives (row, col) spans; turn them into character offsets with the cumulative line lengths, then add +1 after each opening bracket token and -1 at each closing one and take a cumulative sum")
+    raise NotImplementedError(
+        "Exercise: write this part. Hint: tokenize.generate_tokens(io.StringIO(source).readline) gives (row, col) "
+        "spans; turn them into character offsets with the cumulative line lengths, then add +1 after each opening "
+        "bracket token and -1 at each closing one and take a cumulative sum"
+    )
 
 
 check_bracket_depths(bracket_depths)
@@ -198,7 +204,11 @@ def control_task(types: np.ndarray, labels: np.ndarray, seed: int) -> np.ndarray
     distribution of ``labels`` (over labelled tokens) with ``np.random.default_rng(seed)``;
     every labelled occurrence of the type gets it. Unlabelled tokens stay -1.
     """
-    raise NotImplementedError("Exercise: write this part. Hint: np.unique the labels (with counts) for the distribution and the types for the vocabulary; draw one label per unique type with rng.choice(classes, size=..., p=...), then look the labels up with np.searchsorted")
+    raise NotImplementedError(
+        "Exercise: write this part. Hint: np.unique the labels (with counts) for the distribution and the types for "
+        "the vocabulary; draw one label per unique type with rng.choice(classes, size=..., p=...), then look the "
+        "labels up with np.searchsorted"
+    )
 
 
 check_control_task(control_task)
@@ -229,7 +239,10 @@ print("control ", [CATEGORIES[c] for c in control[test][:8]])
 def token_identity_baseline(train_types: np.ndarray, train_labels: np.ndarray, test_types: np.ndarray) -> np.ndarray:
     """Most frequent training label of each test token's type; unseen types get the overall
     most frequent training label. Returns int64 ``[len(test_types)]``."""
-    raise NotImplementedError("Exercise: write this part. Hint: count (type, label) pairs in a dict of collections.Counter, or np.unique over pairs; fall back to np.bincount(train_labels).argmax()")
+    raise NotImplementedError(
+        "Exercise: write this part. Hint: count (type, label) pairs in a dict of collections.Counter, or np.unique "
+        "over pairs; fall back to np.bincount(train_labels).argmax()"
+    )
 
 
 check_token_identity_baseline(token_identity_baseline)
@@ -319,7 +332,10 @@ def fit_probe(X, y, hidden: int = 0, weight_decay: float = 0.0, dropout: float =
 def selectivity(fit, X_train, y_train, c_train, X_test, y_test, c_test) -> dict:
     """``fit(X, y)`` returns ``predict(X) -> labels``. Returns
     ``{"task": acc, "control": acc, "selectivity": task - control}``, accuracies on the test set."""
-    raise NotImplementedError("Exercise: write this part. Hint: two calls to fit (task labels, control labels), each scored on X_test against its own labels")
+    raise NotImplementedError(
+        "Exercise: write this part. Hint: two calls to fit (task labels, control labels), each scored on X_test "
+        "against its own labels"
+    )
 
 
 check_selectivity(selectivity)
@@ -417,7 +433,10 @@ def spectrum_matched(weight: torch.Tensor, generator: torch.Generator) -> torch.
     """weight ``[m, n]`` → ``Q1 @ diag(S) @ Q2.T``, same shape and dtype, where S are the singular
     values of ``weight`` and Q1 ``[m, r]``, Q2 ``[n, r]`` (r = min(m, n)) have random orthonormal
     columns drawn with ``generator``."""
-    raise NotImplementedError("Exercise: write this part. Hint: torch.linalg.svdvals for S; the Q factor of torch.linalg.qr(torch.randn(m, r, generator=generator)) is a random orthonormal basis")
+    raise NotImplementedError(
+        "Exercise: write this part. Hint: torch.linalg.svdvals for S; the Q factor of torch.linalg.qr(torch.randn(m, "
+        "r, generator=generator)) is a random orthonormal basis"
+    )
 
 
 check_spectrum_matched(spectrum_matched)

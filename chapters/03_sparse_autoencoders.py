@@ -53,8 +53,8 @@ import pathlib
 if "google.colab" in sys.modules and not pathlib.Path("/content/glassbox").exists():
     subprocess.run("git clone -q --depth 1 --branch v0.1 https://github.com/glassbox-course/glassbox /content/glassbox"
                    " && bash /content/glassbox/tools/colab_install.sh", shell=True, check=True)
-sys.path.insert(0, str(next(p for p in [pathlib.Path.cwd(), *pathlib.Path.cwd().parents, pathlib.Path("/content/glassbox")]
-                            if (p / "utils" / "env.py").exists())))
+roots = [pathlib.Path.cwd(), *pathlib.Path.cwd().parents, pathlib.Path("/content/glassbox")]
+sys.path.insert(0, str(next(p for p in roots if (p / "utils" / "env.py").exists())))
 from utils.env import setup, scale
 SETUP = setup("03_sparse_autoencoders")
 
@@ -141,7 +141,10 @@ DEVICE = SETUP.device                        # the real model and its SAEs; the 
 # %%
 def topk_activation(pre: torch.Tensor, k: int) -> torch.Tensor:
     """pre: float ``[batch, n_latents]`` → same shape, at most ``k`` non-zeros per row."""
-    raise NotImplementedError("Exercise: write this part. Hint: pre.topk(k, dim=-1) gives values and indices; scatter the ReLU-ed values into torch.zeros_like(pre)")
+    raise NotImplementedError(
+        "Exercise: write this part. Hint: pre.topk(k, dim=-1) gives values and indices; scatter the ReLU-ed values "
+        "into torch.zeros_like(pre)"
+    )
 
 
 check_topk_activation(topk_activation)
@@ -175,7 +178,10 @@ assert same, "topk_activation should agree with SAE.encode for a TopK SAE"
 # %%
 def sae_metrics(sae: SAE, x: torch.Tensor) -> dict:
     """A single SAE and inputs ``x [N, d]`` → ``{"l0": float, "fvu": float, "dead_fraction": float}``."""
-    raise NotImplementedError("Exercise: write this part. Hint: z = sae.encode(x), x_hat = sae.decode(z) under torch.no_grad(); count z > 0 per row; center x with x.mean(0) for the denominator; a latent is dead when (z > 0).any(0) is False")
+    raise NotImplementedError(
+        "Exercise: write this part. Hint: z = sae.encode(x), x_hat = sae.decode(z) under torch.no_grad(); count z > 0"
+        " per row; center x with x.mean(0) for the denominator; a latent is dead when (z > 0).any(0) is False"
+    )
 
 
 check_sae_metrics(sae_metrics)
@@ -193,7 +199,10 @@ check_sae_metrics(sae_metrics)
 def feature_recovery(learned: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
     """learned ``[m, d]`` (decoder rows, any length), true ``[f, d]`` → float ``[f]``: for each true
     feature, its largest cosine similarity with a learned direction."""
-    raise NotImplementedError("Exercise: write this part. Hint: divide each row of both matrices by its norm, then (true @ learned.T).max(dim=-1).values")
+    raise NotImplementedError(
+        "Exercise: write this part. Hint: divide each row of both matrices by its norm, then (true @ "
+        "learned.T).max(dim=-1).values"
+    )
 
 
 check_feature_recovery(feature_recovery)
@@ -348,7 +357,10 @@ assert p_true_agreed > p_true_alone + 0.3, "latents found by several SAEs should
 # %%
 def mfr_penalty(W_dec: torch.Tensor) -> torch.Tensor:
     """W_dec ``[n_saes, n_latents, d]`` (rows of any length) → a scalar tensor with a gradient."""
-    raise NotImplementedError("Exercise: write this part. Hint: normalise the rows, cos = torch.einsum('aid,bjd->abij', W, W); max over j, mean over i gives [n, n]; average the off-diagonal entries")
+    raise NotImplementedError(
+        "Exercise: write this part. Hint: normalise the rows, cos = torch.einsum('aid,bjd->abij', W, W); max over j, "
+        "mean over i gives [n, n]; average the off-diagonal entries"
+    )
 
 
 check_mfr_penalty(mfr_penalty)
@@ -513,7 +525,10 @@ print(f"held-out tokens: L0 {real['l0']:.1f}, FVU {real['fvu']:.3f} (variance ex
 def ce_loss_recovered(model, tokens: torch.Tensor, hook_name: str, reconstruct) -> dict:
     """tokens ``[batch, seq]`` (position 0 = BOS); reconstruct: ``[..., d] -> [..., d]``.
     Returns ``{"clean", "spliced", "ablated", "recovered"}`` as floats."""
-    raise NotImplementedError("Exercise: write this part. Hint: one helper that builds a hook replacing resid[:, 1:] by f(resid[:, 1:]) on a clone; use it with reconstruct and with torch.zeros_like; three forward passes under torch.no_grad()")
+    raise NotImplementedError(
+        "Exercise: write this part. Hint: one helper that builds a hook replacing resid[:, 1:] by f(resid[:, 1:]) on "
+        "a clone; use it with reconstruct and with torch.zeros_like; three forward passes under torch.no_grad()"
+    )
 
 
 check_ce_loss_recovered(ce_loss_recovered)
@@ -633,7 +648,11 @@ def purity_gain(top_labels: torch.Tensor, top_types: torch.Tensor, counts: torch
     """top_labels, top_types: long ``[n_latents, N]`` (label and token type of each top activation);
     counts ``[n_types, n_labels]``: how often each type carries each label in the whole held-out set.
     Returns float ``[n_latents]``: observed minus expected share of same-label pairs (i ≠ j)."""
-    raise NotImplementedError("Exercise: write this part. Hint: observed from label counts per row: (Σ_c c_c² − N) / (N(N−1)); expected: with Q = q[top_types], Σ over pairs of Q_i·Q_j is |ΣQ|² − Σ|Q_i|²; for same-type pairs swap q_a·q_a for Σ n(n−1)/(n_a(n_a−1))")
+    raise NotImplementedError(
+        "Exercise: write this part. Hint: observed from label counts per row: (Σ_c c_c² − N) / (N(N−1)); expected: "
+        "with Q = q[top_types], Σ over pairs of Q_i·Q_j is |ΣQ|² − Σ|Q_i|²; for same-type pairs swap q_a·q_a for Σ "
+        "n(n−1)/(n_a(n_a−1))"
+    )
 
 
 check_purity_gain(purity_gain)

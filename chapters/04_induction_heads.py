@@ -39,8 +39,8 @@ import pathlib
 if "google.colab" in sys.modules and not pathlib.Path("/content/glassbox").exists():
     subprocess.run("git clone -q --depth 1 --branch v0.1 https://github.com/glassbox-course/glassbox /content/glassbox"
                    " && bash /content/glassbox/tools/colab_install.sh", shell=True, check=True)
-sys.path.insert(0, str(next(p for p in [pathlib.Path.cwd(), *pathlib.Path.cwd().parents, pathlib.Path("/content/glassbox")]
-                            if (p / "utils" / "env.py").exists())))
+roots = [pathlib.Path.cwd(), *pathlib.Path.cwd().parents, pathlib.Path("/content/glassbox")]
+sys.path.insert(0, str(next(p for p in roots if (p / "utils" / "env.py").exists())))
 from utils.env import setup, scale
 SETUP = setup("04_induction_heads")
 
@@ -249,7 +249,10 @@ assert abs(first2[-1] - np.log(D_VOCAB)) < 0.3, "on the unpredictable first copy
 def previous_token_score(pattern: torch.Tensor) -> torch.Tensor:
     """pattern: [batch, head, q, k] attention probabilities. Returns [head]: the mean over batch
     and over queries q = 1 .. n-1 of pattern[b, h, q, q - 1]."""
-    raise NotImplementedError("Exercise: write this part. Hint: torch.diagonal(pattern, offset=-1, dim1=-2, dim2=-1) gives pattern[..., q, q - 1]")
+    raise NotImplementedError(
+        "Exercise: write this part. Hint: torch.diagonal(pattern, offset=-1, dim1=-2, dim2=-1) gives pattern[..., q, "
+        "q - 1]"
+    )
 
 
 check_previous_token_score(previous_token_score)
@@ -273,7 +276,10 @@ check_previous_token_score(previous_token_score)
 def induction_score(pattern: torch.Tensor, seg_len: int) -> torch.Tensor:
     """pattern: [batch, head, q, k]; the last 2*seg_len positions are a segment and its copy.
     Returns [head]: mean over batch and over the last seg_len queries q of pattern[b, h, q, q - seg_len + 1]."""
-    raise NotImplementedError("Exercise: write this part. Hint: the diagonal with offset -(seg_len - 1), restricted to its last seg_len entries")
+    raise NotImplementedError(
+        "Exercise: write this part. Hint: the diagonal with offset -(seg_len - 1), restricted to its last seg_len "
+        "entries"
+    )
 
 
 check_induction_score(induction_score)
@@ -495,7 +501,10 @@ assert all(layer == 0 for layer, _ in worst), "the most harmful control set shou
 def k_composition(W_OV: torch.Tensor, W_QK: torch.Tensor) -> torch.Tensor:
     """W_OV: [n_writers, d, d] (layer-0 heads); W_QK: [n_readers, d, d] (layer-1 heads).
     Returns [n_writers, n_readers]: ||W_OV[i] @ W_QK[j].T||_F / (||W_OV[i]||_F ||W_QK[j]||_F)."""
-    raise NotImplementedError("Exercise: write this part. Hint: broadcast W_OV[:, None] @ W_QK[None].transpose(-1, -2), then torch.linalg.matrix_norm")
+    raise NotImplementedError(
+        "Exercise: write this part. Hint: broadcast W_OV[:, None] @ W_QK[None].transpose(-1, -2), then "
+        "torch.linalg.matrix_norm"
+    )
 
 
 check_k_composition(k_composition)
@@ -541,7 +550,10 @@ assert kcomp[best_prev, best_ind] > 1.3 * kcomp_init.median(), \
 # %%
 def clamp_to_previous(head: int):
     """Return hook_fn(pattern, hook) -> pattern with head `head` clamped to previous-token attention."""
-    raise NotImplementedError("Exercise: write this part. Hint: clone the pattern, build a [q, k] one-hot matrix (torch.eye shifted down by one), assign it")
+    raise NotImplementedError(
+        "Exercise: write this part. Hint: clone the pattern, build a [q, k] one-hot matrix (torch.eye shifted down by"
+        " one), assign it"
+    )
 
 
 check_clamp_to_previous(clamp_to_previous)

@@ -49,8 +49,8 @@ import pathlib
 if "google.colab" in sys.modules and not pathlib.Path("/content/glassbox").exists():
     subprocess.run("git clone -q --depth 1 --branch v0.1 https://github.com/glassbox-course/glassbox /content/glassbox"
                    " && bash /content/glassbox/tools/colab_install.sh", shell=True, check=True)
-sys.path.insert(0, str(next(p for p in [pathlib.Path.cwd(), *pathlib.Path.cwd().parents, pathlib.Path("/content/glassbox")]
-                            if (p / "utils" / "env.py").exists())))
+roots = [pathlib.Path.cwd(), *pathlib.Path.cwd().parents, pathlib.Path("/content/glassbox")]
+sys.path.insert(0, str(next(p for p in roots if (p / "utils" / "env.py").exists())))
 from utils.env import setup, scale
 SETUP = setup("05_grokking")
 
@@ -61,6 +61,7 @@ import time
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from utils.checks.grokking import (check_fourier_basis, check_freq_norms, check_key_freq_component,
                                    check_neuron_freq_fractions, check_progress_measures)
@@ -246,7 +247,10 @@ def fourier_basis(p: int) -> torch.Tensor:
     Row 0: the constant 1/sqrt(p). Row 2k-1: cos(2*pi*k*x/p), row 2k: sin(2*pi*k*x/p), each
     scaled to unit length, for k = 1 .. (p-1)//2. Column x is the input x.
     """
-    raise NotImplementedError("Exercise: write this part. Hint: build float64 rows with torch.cos/torch.sin of 2*pi*k*x/p, stack them, divide each by its norm")
+    raise NotImplementedError(
+        "Exercise: write this part. Hint: build float64 rows with torch.cos/torch.sin of 2*pi*k*x/p, stack them, "
+        "divide each by its norm"
+    )
 
 
 check_fourier_basis(fourier_basis)
@@ -282,7 +286,10 @@ plt.show()
 def freq_norms(W: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
     """W: [p, d] (row x belongs to input x); basis: [p, p] from fourier_basis.
     Returns [(p-1)//2]: entry k-1 = sqrt(|(basis @ W)[2k-1]|^2 + |(basis @ W)[2k]|^2)."""
-    raise NotImplementedError("Exercise: write this part. Hint: coefficients = basis @ W; drop row 0, square, sum over columns, pair up rows (2k-1, 2k), sqrt")
+    raise NotImplementedError(
+        "Exercise: write this part. Hint: coefficients = basis @ W; drop row 0, square, sum over columns, pair up "
+        "rows (2k-1, 2k), sqrt"
+    )
 
 
 check_freq_norms(freq_norms)
@@ -332,7 +339,10 @@ def neuron_freq_fractions(acts: torch.Tensor, basis: torch.Tensor) -> torch.Tens
     """acts: [p, p, n_neurons], acts[a, b, i] = neuron i on input (a, b). basis: [p, p].
     Returns [n_neurons, (p-1)//2]: fraction of each neuron's variance explained by frequency k
     (column k-1), counting the 2D coefficients (i, j) with i, j in {0, 2k-1, 2k}, not (0, 0)."""
-    raise NotImplementedError("Exercise: write this part. Hint: coef = einsum('ia,jb,abn->ijn', basis, basis, acts); zero coef[0, 0]; sum squares over index sets")
+    raise NotImplementedError(
+        "Exercise: write this part. Hint: coef = einsum('ia,jb,abn->ijn', basis, basis, acts); zero coef[0, 0]; sum "
+        "squares over index sets"
+    )
 
 
 check_neuron_freq_fractions(neuron_freq_fractions)
@@ -435,7 +445,10 @@ assert MEDIAN_FRAC >= 0.7, f"a typical neuron should be explained by one frequen
 def key_freq_component(logits: torch.Tensor, freqs, basis: torch.Tensor) -> torch.Tensor:
     """logits: [p, p, n_out], logits[a, b, c]. freqs: frequencies 1..(p-1)//2. basis: [p, p].
     Returns [p, p, n_out]: the part of the logits in span{cos(w_k(a+b)), sin(w_k(a+b)) : k in freqs}."""
-    raise NotImplementedError("Exercise: write this part. Hint: cos(w(a+b)) ~ outer(cos, cos) - outer(sin, sin), divide by sqrt(2); project with einsum 'ab,abc->c'")
+    raise NotImplementedError(
+        "Exercise: write this part. Hint: cos(w(a+b)) ~ outer(cos, cos) - outer(sin, sin), divide by sqrt(2); project"
+        " with einsum 'ab,abc->c'"
+    )
 
 
 check_key_freq_component(key_freq_component)
@@ -460,7 +473,10 @@ def progress_measures(logits: torch.Tensor, labels: torch.Tensor, key_freqs, bas
                       train_mask: torch.Tensor) -> tuple[float, float]:
     """logits: [p, p, p] over all pairs; labels: [p*p] answers (row a*p + b); train_mask: [p*p] bool.
     Returns (restricted loss on test rows, excluded loss on train rows)."""
-    raise NotImplementedError("Exercise: write this part. Hint: kept = key_freq_component(...).reshape(p*p, p); removed = logits - kept; pick rows with the mask")
+    raise NotImplementedError(
+        "Exercise: write this part. Hint: kept = key_freq_component(...).reshape(p*p, p); removed = logits - kept; "
+        "pick rows with the mask"
+    )
 
 
 check_progress_measures(progress_measures)

@@ -51,8 +51,8 @@ import pathlib
 if "google.colab" in sys.modules and not pathlib.Path("/content/glassbox").exists():
     subprocess.run("git clone -q --depth 1 --branch v0.1 https://github.com/glassbox-course/glassbox /content/glassbox"
                    " && bash /content/glassbox/tools/colab_install.sh", shell=True, check=True)
-sys.path.insert(0, str(next(p for p in [pathlib.Path.cwd(), *pathlib.Path.cwd().parents, pathlib.Path("/content/glassbox")]
-                            if (p / "utils" / "env.py").exists())))
+roots = [pathlib.Path.cwd(), *pathlib.Path.cwd().parents, pathlib.Path("/content/glassbox")]
+sys.path.insert(0, str(next(p for p in roots if (p / "utils" / "env.py").exists())))
 from utils.env import setup, scale
 SETUP = setup("06_lie_detection")
 
@@ -184,7 +184,10 @@ def lora_init(linear: torch.nn.Linear, rank: int, generator: torch.Generator) ->
 
     Both float32 on the linear layer's device; draw ``A`` with ``generator`` on the CPU.
     """
-    raise NotImplementedError("Exercise: write this part. Hint: torch.randn(rank, d_in, generator=generator) / d_in ** 0.5 and torch.zeros(d_out, rank), both moved to linear.weight.device")
+    raise NotImplementedError(
+        "Exercise: write this part. Hint: torch.randn(rank, d_in, generator=generator) / d_in ** 0.5 and "
+        "torch.zeros(d_out, rank), both moved to linear.weight.device"
+    )
 
 
 check_lora_init(lora_init)
@@ -353,7 +356,10 @@ def yes_no_logodds(logits: torch.Tensor, lengths: torch.Tensor, yes_ids: list[in
 
     ``logits [batch, pos, vocab]``; ``P(yes)`` sums the probabilities of all ``yes_ids`` (same for no).
     """
-    raise NotImplementedError("Exercise: write this part. Hint: take logits[arange(batch), lengths - 1], log_softmax over the vocabulary, then logsumexp over the yes ids minus logsumexp over the no ids")
+    raise NotImplementedError(
+        "Exercise: write this part. Hint: take logits[arange(batch), lengths - 1], log_softmax over the vocabulary, "
+        "then logsumexp over the yes ids minus logsumexp over the no ids"
+    )
 
 
 check_yes_no_logodds(yes_no_logodds)
@@ -401,7 +407,10 @@ plt.show()
 def heldout_auc(X: np.ndarray, y: np.ndarray, groups: np.ndarray, seed: int = 0, test_fraction: float = 0.5,
                 C: float = 1.0) -> float:
     """Test-set ROC AUC of a logistic regression, split by group so no group is on both sides."""
-    raise NotImplementedError("Exercise: write this part. Hint: names = np.unique(groups); pick test names with rng.permutation; test = np.isin(groups, test_names); fit on ~test, roc_auc_score(y[test], clf.decision_function(X[test]))")
+    raise NotImplementedError(
+        "Exercise: write this part. Hint: names = np.unique(groups); pick test names with rng.permutation; test = "
+        "np.isin(groups, test_names); fit on ~test, roc_auc_score(y[test], clf.decision_function(X[test]))"
+    )
 
 
 check_heldout_auc(heldout_auc)
@@ -538,7 +547,10 @@ print(f"transfer to the prefilled honest model: AUC {TRANSFER_AUC:.2f}, accuracy
 # %%
 def mass_mean_probe(acts: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, float]:
     """``(direction [d], threshold)`` from ``acts [n, d]`` and boolean ``labels [n]`` (True = true statement)."""
-    raise NotImplementedError("Exercise: write this part. Hint: mu_t, mu_f = acts[labels].mean(0), acts[~labels].mean(0); direction = mu_t - mu_f; threshold = ((mu_t + mu_f) / 2) @ direction")
+    raise NotImplementedError(
+        "Exercise: write this part. Hint: mu_t, mu_f = acts[labels].mean(0), acts[~labels].mean(0); direction = mu_t "
+        "- mu_f; threshold = ((mu_t + mu_f) / 2) @ direction"
+    )
 
 
 check_mass_mean_probe(mass_mean_probe)

@@ -53,8 +53,8 @@ import pathlib
 if "google.colab" in sys.modules and not pathlib.Path("/content/glassbox").exists():
     subprocess.run("git clone -q --depth 1 --branch v0.1 https://github.com/glassbox-course/glassbox /content/glassbox"
                    " && bash /content/glassbox/tools/colab_install.sh", shell=True, check=True)
-sys.path.insert(0, str(next(p for p in [pathlib.Path.cwd(), *pathlib.Path.cwd().parents, pathlib.Path("/content/glassbox")]
-                            if (p / "utils" / "env.py").exists())))
+roots = [pathlib.Path.cwd(), *pathlib.Path.cwd().parents, pathlib.Path("/content/glassbox")]
+sys.path.insert(0, str(next(p for p in roots if (p / "utils" / "env.py").exists())))
 from utils.env import setup, scale
 SETUP = setup("03_sparse_autoencoders")
 

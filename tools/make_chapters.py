@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+import textwrap
 from pathlib import Path
 
 import jupytext
@@ -28,6 +29,16 @@ import nbformat
 ROOT = Path(__file__).resolve().parent.parent
 BEGIN = re.compile(r"^(?P<indent>\s*)# BEGIN SOLUTION(?:\s+hint:\s*(?P<hint>.*))?$")
 END = re.compile(r"^\s*# END SOLUTION\s*$")
+
+
+def _raise_line(indent: str, message: str, width: int = 120) -> str:
+    """``raise NotImplementedError("message")``, the message split over lines when it is too long."""
+    line = f'{indent}raise NotImplementedError("{message}")\n'
+    if len(line) <= width + 1:
+        return line
+    parts = textwrap.wrap(message, width - len(indent) - 8, drop_whitespace=False)
+    body = "".join(f'{indent}    "{part}"\n' for part in parts)
+    return f"{indent}raise NotImplementedError(\n{body}{indent})\n"
 
 
 def strip_solutions(text: str, source: str = "<solution>") -> str:
@@ -41,7 +52,7 @@ def strip_solutions(text: str, source: str = "<solution>") -> str:
             inside, start = True, number
             hint = (begin["hint"] or "").strip().replace('"', "'")
             message = "Exercise: write this part." + (f" Hint: {hint}" if hint else "")
-            out.append(f'{begin["indent"]}raise NotImplementedError("{message}")\n')
+            out.append(_raise_line(begin["indent"], message))
         elif END.match(line.rstrip("\n")):
             if not inside:
                 raise ValueError(f"{source}:{number}: END SOLUTION without a BEGIN")
