@@ -163,7 +163,8 @@ layer, head = 4, int(sink_mass[4].argmax())
 heatmap(patterns[layer, head], ax=axes[0], title=f"L{layer}H{head} attention", xlabel="key", ylabel="query",
         xticks=model.to_str_tokens(tokens), yticks=model.to_str_tokens(tokens))
 heatmap(sink_mass, ax=axes[1], title="attention mass on position 0", xlabel="head", ylabel="layer")
-plt.tight_layout(); plt.show()
+plt.tight_layout()
+plt.show()
 print(f"median head sends {sink_mass.median():.0%} of its attention to position 0")
 assert sink_mass.median() > 0.3, "most heads should park much of their attention on the first token"
 
@@ -257,7 +258,8 @@ paris_prob = lens.softmax(-1)[:, paris]
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.5))
 lines(range(cfg.n_layers + 1), {"rank of ' Paris'": paris_rank + 1}, ax=axes[0], logy=True, xlabel="layer", ylabel="rank")
 lines(range(cfg.n_layers + 1), {"P(' Paris')": paris_prob}, ax=axes[1], xlabel="layer", ylabel="probability")
-plt.tight_layout(); plt.show()
+plt.tight_layout()
+plt.show()
 first_top = int((paris_rank == 0).nonzero()[0]) if (paris_rank == 0).any() else None
 print(f"' Paris' becomes the top guess at layer {first_top}; rank at layer 0: {paris_rank[0].item() + 1}")
 assert paris_rank[-1] == 0 and paris_rank[0] > 100, "early layers should not know the answer; the last one should"
@@ -338,7 +340,9 @@ best_drop = ablation_drop(best_layer, best_head)
 random_drops = np.array([ablation_drop(l, h) for l, h in random_heads])
 plt.hist(random_drops, bins=20, label="random heads")
 plt.axvline(best_drop, color="red", label=f"L{best_layer}H{best_head}")
-plt.xlabel("drop in answer log-prob (held-out prompts)"); plt.legend(); plt.show()
+plt.xlabel("drop in answer log-prob (held-out prompts)")
+plt.legend()
+plt.show()
 print(f"chosen head: {best_drop:.2f} nats; random heads: median {np.median(random_drops):.3f}, "
       f"90th percentile {np.quantile(random_drops, 0.9):.3f}")
 assert best_drop > 1.0 and best_drop > 5 * max(np.quantile(random_drops, 0.9), 0.05), \

@@ -179,7 +179,9 @@ lines(COEFFS, {f"layer {l}": cost[i] for i, l in enumerate(SWEEP_LAYERS)}, ax=ax
 for i, layer in enumerate(SWEEP_LAYERS):
     axes[2].plot(cost[i], effect[i] - effect[i, 0], "o-", label=f"layer {layer}")
 axes[2].set(xlabel="cost: KL (nats)", ylabel="effect: gain in log P", title="what you get for what you pay", xscale="symlog")
-axes[2].legend(); plt.tight_layout(); plt.show()
+axes[2].legend()
+plt.tight_layout()
+plt.show()
 
 # %%
 gain = effect - effect[:, :1]
@@ -333,7 +335,8 @@ for k, kind in enumerate(["CAA", "random", "shuffled labels"]):
 ax.axhline(0, color="grey", lw=0.5)
 ax.set_xticks(np.arange(len(splits)) * 4 + 1, list(splits))
 ax.set(ylabel="steerability (logit diff per unit multiplier)", title="per-prompt steerability, held-out prompts")
-ax.legend(); plt.show()
+ax.legend()
+plt.show()
 
 summary = {n: {kind: s.mean().item() for kind, s in r.items()} for n, r in results.items()}
 anti_steerable = {n: (r["CAA"] < 0).float().mean().item() for n, r in results.items()}
@@ -407,7 +410,8 @@ for ax, key in zip(axes, ["cosine", "d_prime"]):
     for n, x, y in zip(splits, xs, ys):
         ax.annotate(n, (x, y))
     ax.set(xlabel="training pair-difference cosine" if key == "cosine" else "held-out separation d′", ylabel="mean steerability")
-plt.tight_layout(); plt.show()
+plt.tight_layout()
+plt.show()
 rho_cos = spearmanr([reliability[n]["cosine"] for n in splits], [reliability[n]["steerability"] for n in splits])[0]
 rho_sep = spearmanr([reliability[n]["d_prime"] for n in splits], [reliability[n]["steerability"] for n in splits])[0]
 print({n: {k: round(float(v), 2) for k, v in r.items()} for n, r in reliability.items()})
@@ -464,7 +468,9 @@ off_target = {"representation": rep_change[1:].norm().item(), "probe": probe_cha
 fig, ax = plt.subplots(figsize=(6, 3))
 ax.bar(np.arange(k) - 0.2, rep_change.numpy(), 0.4, label="steer along D[:, 0] (representation)")
 ax.bar(np.arange(k) + 0.2, probe_change.numpy(), 0.4, label="steer along R[0] (probe)")
-ax.set(xlabel="feature", ylabel="change", title="raising feature 0 by one unit"); ax.legend(); plt.show()
+ax.set(xlabel="feature", ylabel="change", title="raising feature 0 by one unit")
+ax.legend()
+plt.show()
 print("off-target change:", {k_: round(v_, 3) for k_, v_ in off_target.items()})
 assert off_target["probe"] > 10 * max(off_target["representation"], 1e-3), "the probe direction should move other features"
 

@@ -463,7 +463,9 @@ axes[2].bar(range(len(FOLLOW)), coefs, color=[colors[g] for g in GROUP_OF])
 axes[2].set(xlabel="follow-up question", ylabel="coefficient (standardised)", title="Which questions carry the signal")
 for g, c in colors.items():
     axes[2].bar([], [], color=c, label=g)
-axes[2].legend(fontsize=8); plt.tight_layout(); plt.show()
+axes[2].legend(fontsize=8)
+plt.tight_layout()
+plt.show()
 for k in np.argsort(-np.abs(coefs))[:3]:
     print(f"{coefs[k]:+.2f}  [{GROUP_OF[k]}] {FOLLOW[k]}")
 
@@ -685,7 +687,8 @@ ax.plot(PROBE_LAYERS, [NEG_ACC[l][0] for l in PROBE_LAYERS], "^--", label="mass-
 ax.plot(PROBE_LAYERS, [RANDOM_ACC[l][0] for l in PROBE_LAYERS], "x:", label="random-weights model")
 ax.axhline(0.5, color="grey", lw=0.5)
 ax.set(xlabel="layer", ylabel="held-out accuracy", title="Truth probes, layer by layer", ylim=(0.3, 1.02))
-ax.legend(fontsize=8); plt.show()
+ax.legend(fontsize=8)
+plt.show()
 RANDOM_BEST = max(max(v) for v in RANDOM_ACC.values())
 assert ACC[BEST][0] > RANDOM_BEST + 0.15, "the trained model's truth probe should beat the random-weights control"
 

@@ -187,7 +187,9 @@ for ax, labels, names, title, masks in [(axes[0], task, CATEGORIES, "token categ
         ax.bar(np.arange(len(names)) + 0.4 * offset, freq, width=0.4, label=name)
     ax.set_xticks(np.arange(len(names)) + 0.2, names)
     ax.set(title=title, ylabel="fraction of tokens")
-axes[0].legend(); plt.tight_layout(); plt.show()
+axes[0].legend()
+plt.tight_layout()
+plt.show()
 assert train.sum() > 1000 and test.sum() > 300, "too few labelled tokens for probing"
 assert 0.3 < overlap < 1.0, "a document split should leave some test types unseen"
 
@@ -380,8 +382,11 @@ for name, style in [("majority", ":"), ("token identity", "-.")]:
     axes[0].axhline(baselines["task"][name], color="gray", ls=style, label=f"task {name}")
 axes[0].set(title="token category: test accuracy", xlabel="layer (resid_pre)", ylabel="accuracy")
 axes[1].set(title="selectivity = task − control", xlabel="layer (resid_pre)", ylabel="accuracy difference")
-axes[0].legend(fontsize=7); axes[1].legend(fontsize=8); axes[1].axhline(0, color="k", lw=0.5)
-plt.tight_layout(); plt.show()
+axes[0].legend(fontsize=7)
+axes[1].legend(fontsize=8)
+axes[1].axhline(0, color="k", lw=0.5)
+plt.tight_layout()
+plt.show()
 
 # %% [markdown]
 # What to look for:
@@ -471,7 +476,8 @@ yours = spectrum_matched(W, torch.Generator().manual_seed(0))
 for label, matrix in [("trained", W), ("spectrum matched (yours)", yours), ("Gaussian, same norm", gaussian)]:
     ax.plot(torch.linalg.svdvals(matrix).numpy(), label=label)
 ax.set(title=f"singular values of {name.split('_original_component')[0]}…q_proj", xlabel="index", ylabel="σ")
-ax.legend(); plt.show()
+ax.legend()
+plt.show()
 
 # %% [markdown]
 # A Gaussian matrix of the same norm has a flat spectrum; the trained matrix has a few large
@@ -515,7 +521,9 @@ for ax, key, base in [(axes[0], "task", "task"), (axes[1], "depth", "depth")]:
     ax.set(title=f"linear probe, {'token category' if key == 'task' else 'bracket depth'}", xlabel="layer",
            ylabel="test accuracy")
 axes[0].axhline(shuffled, color="C4", ls="--", label=f"shuffled labels (layer {LAYERS[best]})")
-axes[0].legend(fontsize=8); plt.tight_layout(); plt.show()
+axes[0].legend(fontsize=8)
+plt.tight_layout()
+plt.show()
 
 # %% [markdown]
 # Three things to read off these plots:
@@ -582,7 +590,10 @@ for ax, (knob, results) in zip(axes, capacity.items()):
         ax.plot(range(len(values)), [r[key] for _, r in results], style, label=key)
     ax.set_xticks(range(len(values)), [str(v) for v in values])
     ax.set(title=f"MLP probe: {knob}", xlabel=knob)
-axes[0].set_ylabel("test accuracy"); axes[0].legend(fontsize=8); plt.tight_layout(); plt.show()
+axes[0].set_ylabel("test accuracy")
+axes[0].legend(fontsize=8)
+plt.tight_layout()
+plt.show()
 
 
 def sel(knob, value):

@@ -269,7 +269,9 @@ for ax in axes:
     ax.set_xlabel("L0 (active latents per input)")
 axes[0].set(title="sparsity–fidelity frontier", ylabel="fraction of variance unexplained")
 axes[1].set(title="true features recovered (cosine ≥ 0.9)", ylabel="share of true features")
-axes[0].legend(); plt.tight_layout(); plt.show()
+axes[0].legend()
+plt.tight_layout()
+plt.show()
 
 too_small = topk_saes.W_dec[K_SWEEP.index(1)].detach()
 cos = F.normalize(toy.features, dim=-1) @ F.normalize(too_small, dim=-1).T          # [features, latents]
@@ -344,7 +346,8 @@ axes[0].set(xlabel="agreement with the other SAEs", ylabel="cosine with the near
             title="live latents of the independent SAEs")
 axes[1].bar(["found by the others\n(agreement ≥ 0.9)", "not found by the others"], [p_true_agreed, p_true_alone])
 axes[1].set(ylabel="share that are true features (cos ≥ 0.9)", ylim=(0, 1))
-plt.tight_layout(); plt.show()
+plt.tight_layout()
+plt.show()
 print(f"{int(agreed.sum())} live latents agree with the other SAEs, {int((~agreed).sum())} do not; "
       f"true features among them: {p_true_agreed:.0%} vs {p_true_alone:.0%}")
 assert p_true_agreed > p_true_alone + 0.3, "latents found by several SAEs should far more often be true features"
@@ -402,7 +405,9 @@ for offset, (name, (recall, precision)) in enumerate(results.items()):
     ax.bar(np.arange(2) + 0.38 * offset, [recall.mean(), precision.mean()], width=0.38, label=name)
     ax.scatter(np.repeat(np.arange(2) + 0.38 * offset, N_MFR), np.concatenate([recall, precision]), color="k", s=8)
 ax.set_xticks(np.arange(2) + 0.19, ["recall: true features found", "precision: live latents that are true"])
-ax.set(ylim=(0.5, 1.02), title=f"{N_MFR} paired SAEs (dots: each SAE)"); ax.legend(); plt.show()
+ax.set(ylim=(0.5, 1.02), title=f"{N_MFR} paired SAEs (dots: each SAE)")
+ax.legend()
+plt.show()
 for name, (recall, precision) in results.items():
     print(f"{name:>11}: recall {np.round(recall, 3)}  precision {np.round(precision, 3)}  "
           f"penalty {disagreement[name]:.3f}  FVU {fvus[name]:.3f}")
@@ -577,7 +582,8 @@ ax.hist(torch.log10(freq[freq > 0]).numpy(), bins=40)
 ax.axvline(np.log10(K_REAL / sae.d_sae), color="k", ls=":", label="k / latents (the average)")
 ax.set(xlabel="log10 firing frequency on held-out tokens", ylabel="latents",
        title=f"dead {DEAD:.1%} · rare (<0.1%) {RARE:.1%} · dense (>10%) {DENSE:.1%}")
-ax.legend(); plt.show()
+ax.legend()
+plt.show()
 
 # %% [markdown]
 # Two numbers, two questions. The FVU says the SAE misses a noticeable part of the residual's
@@ -871,7 +877,8 @@ for ax, metric in zip(axes, metrics):
 axes[-1].bar(range(len(names)), [fvu[n] for n in names], color=["C0", "C1", "C2", "C3"])
 axes[-1].set_xticks(range(len(names)), names, rotation=30, ha="right")
 axes[-1].set_title("FVU on held-out tokens (lower = better)")
-plt.tight_layout(); plt.show()
+plt.tight_layout()
+plt.show()
 for n in names:
     gain = scores[n]["previous-token gain"]
     print(f"{n:>16}: FVU {fvu[n]:.3f} | " + " | ".join(f"{m} {scores[n][m].mean():+.3f}" for m in metrics)
@@ -882,7 +889,9 @@ bins = np.linspace(-0.2, 1.0, 49)
 for n in names:
     ax.hist(scores[n]["previous-token gain"], bins=bins, histtype="step", label=n, lw=1.5)
 ax.set(yscale="log", xlabel="previous-token gain of one latent", ylabel="latents",
-       title="the tail of context latents belongs to the trained model"); ax.legend(); plt.show()
+       title="the tail of context latents belongs to the trained model")
+ax.legend()
+plt.show()
 
 # %% [markdown]
 # What the bars say, in the order you would have tried them:

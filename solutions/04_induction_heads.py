@@ -213,7 +213,8 @@ by_position = torch.stack(column(history2, "by_position")).T        # [position,
 heatmap(by_position, ax=axes[2], title="2-layer loss by position × step", xlabel=f"step / {LOG_EVERY}",
         ylabel="predicted token position")
 axes[2].axhline(SEG_EVAL - 0.5, color="w", lw=0.8)
-plt.tight_layout(); plt.show()
+plt.tight_layout()
+plt.show()
 
 # %% [markdown]
 # Within a short window, the two-layer model's loss on the repeated half falls far below
@@ -349,7 +350,8 @@ fig, axes = plt.subplots(1, 3, figsize=(16, 3.6))
 for ax, (name, values) in zip(axes, scores.items()):
     heatmap(values, ax=ax, title=f"{name} score", xlabel="step", xticks=ckpt_steps, yticks=head_labels)
     ax.axvline(np.searchsorted(ckpt_steps, phase_step) - 0.5, color="w", ls=":")
-plt.tight_layout(); plt.show()
+plt.tight_layout()
+plt.show()
 
 # %%
 final_prev, final_ind, final_copy = (values[:, -1].view(2, N_HEADS) for values in scores.values())
@@ -465,7 +467,10 @@ x = np.arange(2)
 ax.bar(x - 0.25, [clean_first, clean_repeat], 0.25, label="clean")
 ax.bar(x, [ind_first, ind_repeat], 0.25, label=f"induction heads off ({len(induction_heads)})")
 ax.bar(x + 0.25, random_results.mean(0), 0.25, yerr=random_results.std(0), label="random heads off (mean)")
-ax.set_xticks(x, ["first half", "repeated half"]); ax.set_ylabel("loss"); ax.legend(); plt.show()
+ax.set_xticks(x, ["first half", "repeated half"])
+ax.set_ylabel("loss")
+ax.legend()
+plt.show()
 
 # %% [markdown]
 # Removing the induction heads sends the repeated-half loss far back up, while the first half
@@ -523,7 +528,8 @@ kcomp_library = model2.all_composition_scores("K")[0, :, 1, :]
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
 heatmap(kcomp_init, ax=axes[0], title="K-composition at step 0", xlabel="layer-1 head", ylabel="layer-0 head")
 heatmap(kcomp, ax=axes[1], title="K-composition after training", xlabel="layer-1 head", ylabel="layer-0 head")
-plt.tight_layout(); plt.show()
+plt.tight_layout()
+plt.show()
 print("K-composition, each layer-0 head into the best induction head:", [round(v, 3) for v in kcomp[:, best_ind].tolist()])
 print(f"previous-token head L0H{best_prev} -> induction head L1H{best_ind}: {kcomp[best_prev, best_ind]:.3f} "
       f"(at step 0: {kcomp_init[best_prev, best_ind]:.3f}; median pair at step 0: {kcomp_init.median():.3f})")
@@ -742,7 +748,8 @@ def show_checkpoint(step):
             xlabel="key", ylabel="query", colorbar=False)
     heatmap(cache["blocks.1.attn.hook_pattern"][0, best_ind], ax=axes[1], title=f"L1H{best_ind} at step {step}",
             xlabel="key", ylabel="query", colorbar=False)
-    plt.tight_layout(); plt.show()
+    plt.tight_layout()
+    plt.show()
 
 
 slider_or_static(show_checkpoint, ckpt_steps, description="step",

@@ -38,7 +38,9 @@ def test_zero_head_hook():
 
     def position_axis(head):
         def hook_fn(z, hook):
-            z = z.clone(); z[:, head] = 0.0; return z
+            z = z.clone()
+            z[:, head] = 0.0
+            return z
         return hook_fn
 
     def in_place_no_return(head):
@@ -57,7 +59,9 @@ def test_add_vector_hook():
 
     def last_position_only(vector, coeff):
         def hook_fn(resid, hook):
-            resid = resid.clone(); resid[:, -1] += coeff * vector; return resid
+            resid = resid.clone()
+            resid[:, -1] += coeff * vector
+            return resid
         return hook_fn
 
     def coefficient_ignored(vector, coeff):
