@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.glassbox-installed
 
-.PHONY: setup lab test lint seeds chapters benchmark clean
+.PHONY: setup workspace lab test lint seeds chapters benchmark clean
 SEEDS ?= 1 2
 
 setup: $(STAMP)
@@ -17,8 +17,15 @@ $(STAMP): requirements.txt constraints.txt requirements-model.txt
 	$(PY) -m utils.models
 	touch $@
 
-lab: setup
-	$(VENV)/bin/jupyter lab chapters/
+# The learner works on copies in workspace/ (git-ignored): saving a notebook never changes a
+# tracked file, and regenerating chapters/ never touches the learner's work. A copy is made
+# once; an existing file is never overwritten (delete it to start that chapter afresh).
+workspace:
+	@mkdir -p workspace
+	@for f in chapters/*.ipynb; do [ -e workspace/$$(basename $$f) ] || cp $$f workspace/; done
+
+lab: setup workspace  ## JupyterLab at the repository root (utils/ and solutions/ browsable), opened on workspace/
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir="$(CURDIR)" workspace/
 
 test: setup lint
 	$(PY) -m pytest

@@ -66,6 +66,7 @@ def check_rejects(check, fn, *args, match: str | None = None) -> str:
         raise AssertionError(f"say which mistake {fn.__name__} should be caught for (match=...); got: {message}")
     if match is not None:
         import re
-        assert re.search(match, message, flags=re.IGNORECASE), f"{fn.__name__}: message {message!r} does not match {match!r}"
+        assert re.search(match, message, flags=re.IGNORECASE), \
+            f"{fn.__name__}: message {message!r} does not match {match!r}"
     assert len(message.splitlines()) <= 5, f"a check's message should fit in 5 lines: {message!r}"
     return message

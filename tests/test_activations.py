@@ -67,20 +67,20 @@ def test_bridge_and_plain_model_agree(lm):
     # steering the same way changes the logits the same way
     vector = torch.randn(lm.cfg.d_model) * 3
     tokens, lengths = act.pad_right(seqs, tok.pad_token_id or 0)
+    mask = act.padding_mask(lengths, tokens.shape[1])
     with torch.no_grad():
         with act.steer(lm, layers[1], vector, coeff=2.0):
             steered_bridge = act.at_last(lm(tokens), lengths)
         with act.steer(hf, layers[1], vector, coeff=2.0):
-            steered_plain = act.at_last(hf(input_ids=tokens, attention_mask=act.padding_mask(lengths, tokens.shape[1])).logits,
-                                        lengths)
-        clean = act.at_last(hf(input_ids=tokens, attention_mask=act.padding_mask(lengths, tokens.shape[1])).logits, lengths)
+            steered_plain = act.at_last(hf(input_ids=tokens, attention_mask=mask).logits, lengths)
+        clean = act.at_last(hf(input_ids=tokens, attention_mask=mask).logits, lengths)
     assert torch.allclose(steered_bridge, steered_plain, atol=2e-3)
     assert act.kl_from_clean(clean, steered_plain) > 1e-3
     # running only the top blocks from a cached layer reproduces the full forward pass
     start = layers[1]
     cached = act.resid_batch(hf, tokens, [start], lengths)[start]
     with torch.no_grad(), act.top_layers(hf, start):
-        top = hf.model(inputs_embeds=cached, attention_mask=act.padding_mask(lengths, tokens.shape[1]), use_cache=False)
+        top = hf.model(inputs_embeds=cached, attention_mask=mask, use_cache=False)
     assert torch.allclose(act.at_last(hf.lm_head(top.last_hidden_state), lengths), clean, atol=1e-3)
 
 

@@ -60,4 +60,5 @@ def test_redrawn_catches_a_control_that_is_the_trained_model():
     with pytest.raises(ControlError, match="aligned with the original"):
         require_redrawn(trained, trained)                             # the "control" is the model itself
     with pytest.raises(ControlError, match="another control"):
-        require_redrawn(spectrum_matched_copy(trained, seed=2), trained, others=[matched])   # a second copy of one control
+        # a second copy of one control, passed off as another
+        require_redrawn(spectrum_matched_copy(trained, seed=2), trained, others=[matched])

@@ -24,8 +24,10 @@ def test_every_solution_has_an_exercise_pair():
             assert path.exists(), f"missing {path.relative_to(ROOT)}"
 
 
-@pytest.mark.parametrize("notebook", sorted((ROOT / "chapters").glob("*.ipynb")) + sorted((ROOT / "solutions").glob("*.ipynb")),
-                         ids=lambda p: p.name)
+NOTEBOOKS = sorted((ROOT / "chapters").glob("*.ipynb")) + sorted((ROOT / "solutions").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebooks_are_committed_without_outputs(notebook):
     cells = json.loads(notebook.read_text())["cells"]
     assert not any(c.get("outputs") for c in cells if c["cell_type"] == "code")

@@ -34,8 +34,8 @@ def test_bootstrap_ci_of_a_paired_statistic_and_undefined_resamples():
     labels = np.r_[np.zeros(10), np.ones(10)]
     scores = labels + rng.normal(0, 0.8, 20)
     assert abs(stats.auc(scores, labels) - roc_auc_score(labels, scores)) < 1e-12
-    tied = np.r_[np.zeros(5), np.ones(5)]
-    assert stats.auc(np.r_[tied, tied], np.r_[np.zeros(10), np.ones(10)]) == roc_auc_score(np.r_[np.zeros(10), np.ones(10)], np.r_[tied, tied])
+    tied, classes = np.r_[np.zeros(5), np.ones(5), np.zeros(5), np.ones(5)], np.r_[np.zeros(10), np.ones(10)]
+    assert stats.auc(tied, classes) == roc_auc_score(classes, tied)
     low, high = stats.bootstrap_ci((scores, labels), stats.auc, seed=0)
     assert 0 <= low < roc_auc_score(labels, scores) < high <= 1
     assert np.isnan(stats.auc(scores[:10], labels[:10]))             # one class: undefined, not an error

@@ -218,13 +218,15 @@ def require_not_identity(permutation, what: str = "permutation", min_moved: floa
                            f"must move at least {min_moved:.0%} of them.")
 
 
-def require_labels_shuffled(shuffled, original, what: str = "shuffled labels", max_agreement: float | None = None) -> None:
+def require_labels_shuffled(shuffled, original, what: str = "shuffled labels",
+                            max_agreement: float | None = None) -> None:
     """Shuffled labels agree with the originals no more than chance allows (same multiset, not the same order)."""
     shuffled, original = torch.as_tensor(shuffled).reshape(-1), torch.as_tensor(original).reshape(-1)
     if sorted(shuffled.tolist()) != sorted(original.tolist()):
         raise ControlError(f"{what} do not have the same label counts as the originals: shuffle, do not redraw.")
     chance = sum((original == v).float().mean().item() ** 2 for v in original.unique())
-    limit = max_agreement if max_agreement is not None else chance + 3 * (chance * (1 - chance) / len(original)) ** 0.5 + 0.05
+    spread = (chance * (1 - chance) / len(original)) ** 0.5
+    limit = max_agreement if max_agreement is not None else chance + 3 * spread + 0.05
     agreement = (shuffled == original).float().mean().item()
     if agreement > limit:
         raise ControlError(f"{what} agree with the originals on {agreement:.0%} of items (chance {chance:.0%}): "
@@ -246,7 +248,8 @@ def require_redrawn(control, original, others=(), what: str = "control model", m
         pairs = list(zip(_weights(control), _weights(reference)))
         if not pairs:
             raise ControlError(f"{what}: no weight matrices to compare.")
-        cosines = [torch.nn.functional.cosine_similarity(a.flatten().double(), b.flatten().double().to(a.device), dim=0).abs().item()
+        cosines = [torch.nn.functional.cosine_similarity(a.flatten().double(), b.flatten().double().to(a.device),
+                                                         dim=0).abs().item()
                    for a, b in pairs if a.shape == b.shape]
         same = sum(c > max_cosine for c in cosines)
         if same:

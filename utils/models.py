@@ -114,7 +114,8 @@ def _unavailable_message(name: str, err: Exception) -> str:
     return (f"Could not load the model {name!r}: {type(err).__name__}: {str(err).splitlines()[0][:200]}\n"
             f"The course's offline default is the embedded {EMBEDDED}: call load_lm() with no name "
             f"(or GLASSBOX_MODEL unset).\n"
-            f"Hub models need a machine that can reach the Hugging Face hub{' and HF_HUB_OFFLINE unset' if offline else ''} "
+            "Hub models need a machine that can reach the Hugging Face hub"
+            f"{' and HF_HUB_OFFLINE unset' if offline else ''} "
             f"(for example Colab), or a local folder in Hugging Face format: load_lm('/path/to/folder').")
 
 

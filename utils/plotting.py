@@ -18,7 +18,8 @@ def heatmap(values, ax=None, title="", xlabel="", ylabel="", xticks=None, yticks
     """A labelled heatmap; ``center=True`` uses a diverging map around zero."""
     values = to_numpy(values)
     ax = ax or plt.subplots(figsize=(5, 4))[1]
-    kwargs = {"cmap": "RdBu_r", "vmin": -np.abs(values).max(), "vmax": np.abs(values).max()} if center else {"cmap": cmap}
+    limit = np.abs(values).max()
+    kwargs = {"cmap": "RdBu_r", "vmin": -limit, "vmax": limit} if center else {"cmap": cmap}
     image = ax.imshow(values, aspect="auto", interpolation="nearest", **kwargs)
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     if xticks is not None:
@@ -46,14 +47,19 @@ def lines(x, ys: dict, ax=None, title="", xlabel="", ylabel="", logy=False, logx
 
 
 def widgets_available() -> bool:
-    """True inside a live Jupyter kernel with ipywidgets installed."""
+    """True inside a live Jupyter kernel with ipywidgets installed.
+
+    Any kernel whose shell derives from ipykernel's ``ZMQInteractiveShell`` supports widget
+    comms: JupyterLab's, and Colab's (a subclass). A plain IPython terminal or nbval's
+    stand-ins do not.
+    """
     try:
         import ipywidgets  # noqa: F401
         from IPython import get_ipython
     except ImportError:
         return False
     shell = get_ipython()
-    return shell is not None and shell.__class__.__name__ == "ZMQInteractiveShell"
+    return shell is not None and any(cls.__name__ == "ZMQInteractiveShell" for cls in type(shell).__mro__)
 
 
 def slider_or_static(show: Callable[[float], None], values: Sequence, description="value", static=None):
@@ -61,7 +67,9 @@ def slider_or_static(show: Callable[[float], None], values: Sequence, descriptio
     (nbval, a plain script, a static viewer) call ``show`` once for each value in ``static``."""
     if widgets_available():
         import ipywidgets as widgets
-        return widgets.interact(show, **{description: widgets.SelectionSlider(options=list(values))})
+        # interact returns the wrapped function; returning it would print its repr under the slider
+        widgets.interact(show, **{description: widgets.SelectionSlider(options=list(values))})
+        return None
     for value in static if static is not None else [values[0], values[len(values) // 2], values[-1]]:
         show(value)
     return None

@@ -6,11 +6,30 @@ module holds what they share.
 """
 from __future__ import annotations
 
+import traceback
+from pathlib import Path
+
 import torch
+
+_CHECKS_DIR = str(Path(__file__).resolve().parent)
 
 
 class CheckFailed(AssertionError):
-    """Your function ran but gave a wrong answer; the message says what differs."""
+    """Your function ran but gave a wrong answer; the message says what differs.
+
+    In a notebook it shows as one short red line, not as a traceback through the check's own
+    code (IPython calls ``_render_traceback_``). When your function itself raised, its
+    traceback is kept — the frames in your code, which is what you need to debug it.
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        lines: list[str] = []
+        cause = self.__cause__
+        if cause is not None and not isinstance(cause, (NotImplementedError, CheckFailed)):
+            frames = [f for f in traceback.extract_tb(cause.__traceback__) if not f.filename.startswith(_CHECKS_DIR)]
+            lines += traceback.format_list(frames) + traceback.format_exception_only(type(cause), cause)
+        lines.append(f"\x1b[1;31m✘ check failed:\x1b[0m {self}")
+        return "".join(lines).rstrip("\n").splitlines()
 
 
 def call(fn, *args, **kwargs):
@@ -18,7 +37,8 @@ def call(fn, *args, **kwargs):
     try:
         return fn(*args, **kwargs)
     except NotImplementedError as err:
-        raise CheckFailed(f"{fn.__name__} is not written yet: replace the `raise NotImplementedError` with your code.") from err
+        raise CheckFailed(f"{fn.__name__} is not written yet: replace the `raise NotImplementedError` "
+                          "with your code.") from err
     except CheckFailed:
         raise
     except Exception as err:
