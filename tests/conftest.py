@@ -1,13 +1,5 @@
-"""Test-wide settings: offline, fast scale, results collected, one model load shared."""
-import os
-
-# Set before anything imports huggingface_hub or a notebook kernel starts (kernels inherit it).
-os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ["GLASSBOX_SCALE"] = "fast"
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-os.environ.setdefault("MPLBACKEND", "Agg")
-
-import pytest  # noqa: E402
+"""Fixtures shared by the tests (the environment is set in the root conftest.py)."""
+import pytest
 
 
 @pytest.fixture(scope="session")
