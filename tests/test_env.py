@@ -99,3 +99,13 @@ def test_a_device_the_machine_lacks_is_refused(monkeypatch):
     monkeypatch.setenv("GLASSBOX_DEVICE", "cuda")
     with pytest.raises(env.KnobError, match="no cuda device"):
         env.get_device()
+
+
+def test_half_precision_follows_the_device(monkeypatch):
+    assert env.half_dtype(torch.device("cpu")) == torch.float32          # no slow, inexact half on a CPU
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: False)
+    assert env.half_dtype(torch.device("cuda")) == torch.float16         # a T4: float16, not emulated bfloat16
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)
+    assert env.half_dtype(torch.device("cuda")) == torch.bfloat16
+    monkeypatch.setenv("GLASSBOX_DTYPE", "half")
+    assert env.get_dtype(torch.device("cpu")) == torch.float32

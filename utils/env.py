@@ -77,13 +77,27 @@ def get_device() -> torch.device:
 def get_dtype(device: torch.device | None = None) -> torch.dtype:
     """float32 everywhere by default: interpretability numbers should not depend on rounding.
 
-    ``GLASSBOX_DTYPE=bfloat16`` (or float16) halves memory for big hub models on a GPU.
+    ``GLASSBOX_DTYPE=bfloat16`` (or float16) halves memory for big hub models on a GPU;
+    ``GLASSBOX_DTYPE=half`` picks the half precision the device runs natively (see :func:`half_dtype`).
     """
     name = os.environ.get("GLASSBOX_DTYPE", "float32")
+    if name == "half":
+        return half_dtype(device if device is not None else get_device())
     dtype = getattr(torch, name, None)
     if name not in ("float32", "bfloat16", "float16") or not isinstance(dtype, torch.dtype):
-        raise _knob_error("GLASSBOX_DTYPE", name, "float32, bfloat16 or float16")
+        raise _knob_error("GLASSBOX_DTYPE", name, "float32, bfloat16, float16 or half")
     return dtype
+
+
+def half_dtype(device: torch.device) -> torch.dtype:
+    """bfloat16 where the GPU runs it natively (Ampere and later), float16 on older GPUs (a T4
+    emulates bfloat16 slowly), float32 on a CPU (half precision there is slow and inexact)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else torch.float16
+    if device.type == "mps":
+        return torch.float16
+    return torch.float32
 
 
 def current_scale() -> str:

@@ -92,21 +92,30 @@ def convert_embedded(force: bool = False) -> Path:
     return target
 
 
-def load_hf(name: str | None = None, device=None, dtype=None):
-    """The plain transformers model and tokenizer behind :func:`load_lm` (same names, same ``GLASSBOX_MODEL``)."""
+def load_hf(name: str | None = None, device=None, dtype=None, device_map=None):
+    """The plain transformers model and tokenizer behind :func:`load_lm` (same names, same ``GLASSBOX_MODEL``).
+
+    On a GPU the weights are loaded straight onto it (no float32 copy on the host first: a 2.6B
+    model would need ~10 GB of host RAM). ``device_map="auto"`` (accelerate) spreads a model that
+    exceeds one GPU over every GPU and the host.
+    """
     from transformers import AutoModelForCausalLM, AutoTokenizer
     name = name or os.environ.get("GLASSBOX_MODEL") or None
     device = torch.device(device) if device is not None else get_device()
     dtype = dtype or get_dtype(device)
     source = str(convert_embedded()) if is_embedded(name) else name
+    if device_map is None and device.type == "cuda":
+        device_map = str(device)
     try:
         tok = AutoTokenizer.from_pretrained(source)
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, device_map=device_map)
     except (OSError, ValueError) as err:
         raise ModelUnavailableError(_unavailable_message(name, err)) from err
     if not getattr(model.config, "architectures", None):
         model.config.architectures = [type(model).__name__]  # GGUF-derived configs lack it; the bridge needs it
-    return model.to(device).eval(), tok
+    if device_map is None:
+        model = model.to(device)
+    return model.eval(), tok
 
 
 def _unavailable_message(name: str, err: Exception) -> str:
@@ -119,7 +128,7 @@ def _unavailable_message(name: str, err: Exception) -> str:
             f"(for example Colab), or a local folder in Hugging Face format: load_lm('/path/to/folder').")
 
 
-def load_lm(name: str | None = None, device=None, dtype=None):
+def load_lm(name: str | None = None, device=None, dtype=None, device_map=None):
     """A TransformerLens ``TransformerBridge`` over a causal LM, ready for hooks.
 
     ``name``: ``None`` (or ``GLASSBOX_MODEL``) gives the embedded SmolLM2-135M-Instruct,
@@ -128,7 +137,7 @@ def load_lm(name: str | None = None, device=None, dtype=None):
     """
     from transformer_lens.model_bridge import TransformerBridge
     name = name or os.environ.get("GLASSBOX_MODEL") or None
-    model, tok = load_hf(name, device, dtype)
+    model, tok = load_hf(name, device, dtype, device_map)
     _patch_kv_cache_if_needed()
     bridge = TransformerBridge.boot_transformers(name or EMBEDDED, hf_model=model, tokenizer=tok,
                                                  device=model.device, dtype=model.dtype)
