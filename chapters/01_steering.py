@@ -37,9 +37,12 @@
 import sys
 import subprocess
 import pathlib
-if "google.colab" in sys.modules and not pathlib.Path("/content/glassbox").exists():
-    subprocess.run("git clone -q --depth 1 --branch v0.1 https://github.com/glassbox-course/glassbox /content/glassbox"
-                   " && bash /content/glassbox/tools/colab_install.sh", shell=True, check=True)
+if "google.colab" in sys.modules:
+    if not pathlib.Path("/content/glassbox").exists():
+        subprocess.run("git clone -q --depth 1 --branch v0.1 https://github.com/glassbox-course/glassbox"
+                       " /content/glassbox", shell=True, check=True)
+    # idempotent: after a runtime restart it only checks its marker (tools/colab_install.sh)
+    subprocess.run("bash /content/glassbox/tools/colab_install.sh", shell=True, check=True)
 roots = [pathlib.Path.cwd(), *pathlib.Path.cwd().parents, pathlib.Path("/content/glassbox")]
 sys.path.insert(0, str(next(p for p in roots if (p / "utils" / "env.py").exists())))
 from utils.env import setup, scale
@@ -50,16 +53,19 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy.stats import spearmanr
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from tqdm.auto import tqdm
 
-from utils.checks.steering import check_kl_from_clean, check_readout_directions, check_resid_at_last_token, check_steerability_slopes
+from utils import activations as act
+from utils import stats
+from utils.checks.steering import (check_kl_from_clean, check_readout_directions, check_resid_at_last_token,
+                                   check_steerability_slopes)
 from utils.contrast_pairs import DATASETS, split
+from utils.controls import require_disjoint, require_equal_norm, require_labels_shuffled
 from utils.models import load_lm
 from utils.plotting import lines, slider_or_static
-from utils.report import record
+from utils.report import claim, record
 
 # %% tags=["parameters"]
 MODEL_NAME = None                                 # None = the embedded SmolLM2-135M-Instruct
@@ -67,23 +73,15 @@ SWEEP_LAYERS = scale(fast=[3, 6, 10, 15, 20], full=list(range(2, 28, 2)))
 COEFFS = scale(fast=[0.0, 0.5, 1.0, 2.0, 4.0, 8.0], full=[0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0])
 N_TRAIN = scale(fast=12, full=16)                 # contrast pairs per dataset (the rest are test prompts)
 MULTIPLIERS = [-1.0, -0.5, 0.0, 0.5, 1.0]
-N_RANDOM = scale(fast=5, full=20)                 # random vectors per dataset in the control
+N_RANDOM = scale(fast=20, full=50)                # equal-norm random vectors per control (vs their 95th percentile)
 CAA_LAYER = 10
+CAA_CLAIMED = ["sentiment", "formality", "french", "topic"]   # datasets with claims against the controls (see part 2)
 
 # %%
 model = load_lm(MODEL_NAME)
 cfg = model.cfg
 generator = torch.Generator().manual_seed(SETUP.seed)
-
-
-def steer(vector, coeff):
-    """A hook adding ``coeff * vector`` to the residual stream at every position.
-
-    ``coeff`` may also be a tensor with one coefficient per batch row, so one forward pass
-    can try several coefficients at once (the prompts repeated once per coefficient).
-    """
-    coeff = torch.as_tensor(coeff, dtype=torch.float32)
-    return lambda resid, hook: resid + coeff.reshape(-1, 1, 1).to(resid.dtype) * vector.to(resid.dtype)
+steer, resid_name = act.steering_hook, act.resid_name    # the course's steering hook (one coefficient per row allowed)
 
 
 def per_row(coeffs, n):
@@ -91,8 +89,12 @@ def per_row(coeffs, n):
     return torch.tensor(coeffs, dtype=torch.float32).repeat_interleave(n)
 
 
-def resid_name(layer):
-    return f"blocks.{layer}.hook_resid_pre"
+def random_like(vector, n):
+    """``n`` random directions, each rescaled to ``vector``'s norm: ``[n, d_model]``."""
+    draws = torch.randn(n, vector.shape[-1], generator=generator)
+    draws = draws / draws.norm(dim=-1, keepdim=True) * vector.norm()
+    require_equal_norm(draws, vector, what="random control vectors")
+    return draws
 
 # %% [markdown]
 # ## 1. Activation addition: one pair, one layer
@@ -103,13 +105,23 @@ def resid_name(layer):
 #
 # We use one sentence pair, average over its positions (the first position, the attention
 # sink, is left out: its norm is a hundred times the rest and says nothing about the sentence).
+#
+# Which layer? We try several and keep the best — and a choice must not be judged on the data
+# that made it. So the neutral prompts are split in two: half **select** the layer, the other
+# half **evaluate** it, together with a control: random vectors of the same norm.
 
 # %%
 LOVE = "I love this so much. It is wonderful and it makes me happy."
 HATE = "I hate this so much. It is terrible and it makes me angry."
 NEUTRAL_PROMPTS = ["Yesterday I went to the", "My neighbour told me that the", "In the morning we usually",
                    "The report on the new road says", "When the bus finally arrived, I", "I think that my new job is",
-                   "After lunch, the children", "The letter from the council was"]
+                   "After lunch, the children", "The letter from the council was", "On the way home we saw a",
+                   "The meeting next week will", "Our teacher said that the", "Last summer my family and I",
+                   "The shop on the corner has", "At the station there was a", "This afternoon I want to",
+                   "The weather forecast for Sunday is"]
+prompt_split = stats.split_units(np.arange(len(NEUTRAL_PROMPTS)), fractions=(0.0, 0.5, 0.5))
+SELECT, EVALUATE = prompt_split.val, prompt_split.test          # indices into NEUTRAL_PROMPTS
+require_disjoint(SELECT, EVALUATE, what="layer-selection and evaluation prompts")
 NEUTRAL_TEXT = ("The train leaves the station at nine in the morning and reaches the coast a little after noon. "
                 "Passengers can buy tickets at the counter or from the machines near the main entrance.")
 TARGET_WORDS = [" love", " wonderful", " happy", " great", " beautiful", " amazing"]
@@ -117,18 +129,21 @@ target_ids = torch.tensor([model.to_single_token(w) for w in TARGET_WORDS])
 
 
 def mean_resid(text, layer):
-    with torch.no_grad():
-        _, cache = model.run_with_cache(model.to_tokens(text), names_filter=resid_name(layer), stop_at_layer=layer + 1)
-    return cache[resid_name(layer)][0, 1:].mean(0)
+    """The residual stream at ``layer``, averaged over the text's positions after the first."""
+    return act.resid_of_texts(model, [text], [layer], at="all")[layer].mean(0)
+
+
+def prompt_tokens(prompts):
+    """Right-padded tokens ``[batch, pos]`` and each prompt's length."""
+    return act.pad_right([model.to_tokens(p)[0].cpu() for p in prompts], model.tokenizer.pad_token_id or 0)
 
 
 def last_logits(prompts, hooks=()):
     """Logits at each prompt's last real token (prompts are right-padded)."""
-    tokens = model.to_tokens(prompts, padding_side="right")
-    lengths = torch.tensor([model.to_tokens(p).shape[1] for p in prompts])
+    tokens, lengths = prompt_tokens(prompts)
     with torch.no_grad():
         logits = model.run_with_hooks(tokens, fwd_hooks=list(hooks))
-    return logits[torch.arange(len(prompts)), lengths - 1]
+    return act.at_last(logits, lengths)
 
 # %% [markdown]
 # The **cost** of steering: how far the steered model's next-token distributions move away
@@ -150,27 +165,27 @@ def kl_from_clean(clean_logits: torch.Tensor, steered_logits: torch.Tensor) -> t
 check_kl_from_clean(kl_from_clean)
 
 # %% [markdown]
-# Now the sweep: for each layer and coefficient, the mean log-probability of the "love"
-# words at the next token of eight neutral prompts (the effect), and the KL on neutral text
-# (the cost).
+# Now the sweep: for each layer and coefficient, the log-probability of the "love" words at
+# the next token of each neutral prompt (the effect), and the KL on neutral text (the cost).
 
 # %%
 neutral_tokens = model.to_tokens(NEUTRAL_TEXT)
 with torch.no_grad():
     clean_text_logits = model(neutral_tokens)[0, 1:]
 pair_vectors = {}
-effect = np.zeros((len(SWEEP_LAYERS), len(COEFFS)))
-cost = np.zeros_like(effect)
+effect_by_prompt = np.zeros((len(SWEEP_LAYERS), len(COEFFS), len(NEUTRAL_PROMPTS)))
+cost = np.zeros((len(SWEEP_LAYERS), len(COEFFS)))
 for i, layer in enumerate(tqdm(SWEEP_LAYERS, desc="layer sweep")):
     pair_vectors[layer] = mean_resid(LOVE, layer) - mean_resid(HATE, layer)
     # all coefficients in one batch: the prompts (and the neutral text) repeated once per coefficient
     hook = [(resid_name(layer), steer(pair_vectors[layer], per_row(COEFFS, len(NEUTRAL_PROMPTS))))]
     logp = last_logits(NEUTRAL_PROMPTS * len(COEFFS), hook).log_softmax(-1)
-    effect[i] = logp[:, target_ids].logsumexp(-1).view(len(COEFFS), -1).mean(1).numpy()
+    effect_by_prompt[i] = logp[:, target_ids].logsumexp(-1).view(len(COEFFS), -1).numpy()
     with torch.no_grad():
         steered = model.run_with_hooks(neutral_tokens.repeat(len(COEFFS), 1),
                                        fwd_hooks=[(resid_name(layer), steer(pair_vectors[layer], per_row(COEFFS, 1)))])
     cost[i] = [kl_from_clean(clean_text_logits, steered[j, 1:]).item() for j in range(len(COEFFS))]
+effect = effect_by_prompt[:, :, SELECT].mean(-1)          # plotted and chosen on: the selection prompts only
 fig, axes = plt.subplots(1, 3, figsize=(15, 3.5))
 lines(COEFFS, {f"layer {l}": effect[i] for i, l in enumerate(SWEEP_LAYERS)}, ax=axes[0], xlabel="coefficient",
       ylabel="log P(a love word)", title="effect")
@@ -178,28 +193,50 @@ lines(COEFFS, {f"layer {l}": cost[i] for i, l in enumerate(SWEEP_LAYERS)}, ax=ax
       ylabel="KL from clean (nats)", title="cost")
 for i, layer in enumerate(SWEEP_LAYERS):
     axes[2].plot(cost[i], effect[i] - effect[i, 0], "o-", label=f"layer {layer}")
-axes[2].set(xlabel="cost: KL (nats)", ylabel="effect: gain in log P", title="what you get for what you pay", xscale="symlog")
+axes[2].set(xlabel="cost: KL (nats)", ylabel="effect: gain in log P", title="what you get for what you pay",
+            xscale="symlog")
 axes[2].legend()
 plt.tight_layout()
 plt.show()
 
 # %%
 gain = effect - effect[:, :1]
-best = int(np.argmax(gain[:, COEFFS.index(1.0)]))
-ACTADD_LAYER = SWEEP_LAYERS[best]
-print("gain in log P by layer (rows) and coefficient (columns):\n", np.round(gain, 2))
-print(f"best layer at coefficient 1: {ACTADD_LAYER}; KL by coefficient:", np.round(cost[best], 3))
-rising = [COEFFS.index(c) for c in (0.0, 0.5, 1.0)]
-assert all(np.diff(gain[best, rising]) > 0) and gain[best, COEFFS.index(1.0)] > 0.5, \
-    "the effect should rise with the coefficient from 0 to 1"
-assert all(np.diff(cost[best]) > 0), "the cost should rise with the coefficient"
-peak = COEFFS[int(np.argmax(gain[best]))]
-print(f"the effect peaks at coefficient {peak}; beyond it the cost keeps growing while the effect does not")
+one, half = COEFFS.index(1.0), COEFFS.index(0.5)
+layer_choice = stats.choose({layer: gain[i, one] for i, layer in enumerate(SWEEP_LAYERS)}, chosen_on=SELECT)
+require_disjoint(layer_choice, EVALUATE, what="layer-selection and evaluation prompts")
+ACTADD_LAYER = layer_choice.option
+best = SWEEP_LAYERS.index(ACTADD_LAYER)
+print("gain in log P on the selection prompts, by layer (rows) and coefficient (columns):\n", np.round(gain, 2))
+print(f"layer chosen on {len(SELECT)} selection prompts: {ACTADD_LAYER}; KL by coefficient:", np.round(cost[best], 3))
+
+# On the held-out evaluation prompts: the gain at coefficient 1, against random vectors of the same norm.
+held_out = effect_by_prompt[best][:, EVALUATE]                                    # [coeff, prompt]
+eval_prompts = [NEUTRAL_PROMPTS[i] for i in EVALUATE]
+random_vectors = random_like(pair_vectors[ACTADD_LAYER], N_RANDOM)
+per_prompt_vectors = random_vectors.repeat_interleave(len(EVALUATE), 0)[:, None]   # one random vector per row
+with act.edit_resid(model, ACTADD_LAYER, lambda x: x + per_prompt_vectors.to(x)):
+    random_logp = last_logits(eval_prompts * N_RANDOM).log_softmax(-1)
+random_gain = (random_logp[:, target_ids].logsumexp(-1).view(N_RANDOM, -1).numpy() - held_out[0]).mean(1)
+actadd_gain = stats.paired_bootstrap(held_out[one], held_out[0])
+print(f"held-out gain at coefficient 1: {actadd_gain.value:+.2f}; {N_RANDOM} random vectors of equal norm: "
+      f"median {np.median(random_gain):+.2f}, 95th percentile {np.percentile(random_gain, 95):+.2f}")
+claim("actadd_beats_random", actadd_gain.value, ">", np.percentile(random_gain, 95), ci=actadd_gain.ci,
+      why="on held-out prompts the love-hate vector raises log P(love words) more than 95% of random vectors")
+step = stats.paired_bootstrap(held_out[one], held_out[half])
+claim("actadd_effect_rises", step.value, ">", 0.0, ci=step.ci,
+      why="on held-out prompts, coefficient 1 raises log P(love words) more than coefficient 0.5")
+claim("actadd_cost_rises", np.diff(cost[best]).min(), ">", 0.0,
+      why="the KL on neutral text grows with every step of the coefficient")
+peak = COEFFS[int(np.argmax(held_out.mean(1)))]
+print(f"on held-out prompts the effect peaks at coefficient {peak} (of {COEFFS}); "
+      f"KL there {cost[best, COEFFS.index(peak)]:.2f},"
+      f" at the largest coefficient {cost[best, -1]:.2f}")
 
 # %% [markdown]
-# The effect rises with the coefficient — and so does the cost, faster than linearly. Read
-# the continuations: at small coefficients the text drifts towards the concept; at large ones
-# it stops being text.
+# The effect rises with the coefficient (the claims above, on prompts that did not choose the
+# layer) — and so does the cost: compare the printed KL at the effect's peak with the KL at the
+# largest coefficient. Read the continuations: at small coefficients the text drifts towards
+# the concept; at large ones it stops being text.
 
 # %%
 def continuation(coeff, layer=ACTADD_LAYER, prompt="Yesterday I went to the", n=16):
@@ -290,7 +327,11 @@ check_steerability_slopes(steerability_slopes)
 
 # %% [markdown]
 # Now the vectors meet their **controls**, each rescaled to the CAA vector's norm:
-# - a **random** direction — does *any* push of this size do the same?
+# - **random** directions — does *any* push of this size do the same? One random vector can
+#   push a lot by luck, so we draw `N_RANDOM` of them per dataset and compare the CAA vector
+#   with the 95th percentile of their effects (in absolute value: a random vector's sign is
+#   arbitrary). To afford that many, each random vector is measured at multiplier +1 only, as
+#   the shift `score(+1) − score(0)`, and the CAA vector is compared on the same shift;
 # - a **shuffled-label** vector: deal the activations at random into two groups, each with
 #   as many true positives as negatives, and take the difference of the group means. It is
 #   built from the same activations as the CAA vector, but the labels are noise. Two tempting
@@ -298,69 +339,126 @@ check_steerability_slopes(steerability_slopes)
 #   difference unchanged, and a fully random split (or random sign flips) mostly recovers
 #   ± the CAA direction itself when the classes are well separated.
 #
-# A single random vector can push a lot by luck, so we draw several and compare with the
-# largest of their effects.
+# Every vector is added at the same layer, so the layers below it are the same for all of
+# them: we run them once per prompt, keep the residual stream there, and start each steered
+# forward pass at that layer (`start_at_layer`). The unsteered scores (multiplier 0) are
+# shared by every vector.
 
 # %%
 def equal_norm(vector, like):
     return vector / vector.norm() * like.norm()
 
 
-def slopes_for(vector, items, layer=CAA_LAYER):
-    """Per-prompt steerability of ``vector``: every multiplier in one batched forward pass."""
-    scores = behaviour(items * len(MULTIPLIERS), [(resid_name(layer), steer(vector, per_row(MULTIPLIERS, len(items))))])
-    return steerability_slopes(torch.tensor(MULTIPLIERS), scores.view(len(MULTIPLIERS), len(items)))
+def prompt_resid(items, layer=CAA_LAYER):
+    """The residual stream entering ``layer`` for each prompt (right-padded), and the prompts' lengths."""
+    tokens, lengths = prompt_tokens([it.prompt for it in items])
+    return act.resid_batch(model, tokens, [layer])[layer], lengths
+
+
+def steered_scores(items, cached, vectors, multipliers, layer=CAA_LAYER, max_rows=120):
+    """Behaviour scores with ``m * v`` added at ``layer``: ``[n_vectors, n_multipliers, n_items]``."""
+    resid, lengths = cached
+    pos = torch.tensor([model.to_single_token(it.positive) for it in items])
+    neg = torch.tensor([model.to_single_token(it.negative) for it in items])
+    coeffs = torch.as_tensor(multipliers, dtype=torch.float32)
+    deltas = (coeffs[None, :, None] * vectors[:, None, :]).reshape(-1, cfg.d_model)
+    per_pass = max(1, max_rows // len(items))
+    out = []
+    with torch.no_grad():
+        for chunk in deltas.split(per_pass):
+            x = (resid[None] + chunk[:, None, None, :].to(resid)).flatten(0, 1)          # [chunk * n_items, pos, d]
+            last = act.at_last(model(x, start_at_layer=layer), lengths.repeat(len(chunk))).float().cpu()
+            rows = torch.arange(len(x))
+            out.append(last[rows, pos.repeat(len(chunk))] - last[rows, neg.repeat(len(chunk))])
+    return torch.cat(out).view(len(vectors), len(multipliers), len(items))
+
+
+NONZERO = [m for m in MULTIPLIERS if m != 0]
+
+
+def slopes_for(vectors, items, cached, unsteered):
+    """Per-prompt steerability of each vector ``[n_vectors, n_items]`` from all MULTIPLIERS (0 shared), and the
+    scores ``[n_vectors, n_multipliers, n_items]``."""
+    scores = steered_scores(items, cached, vectors, NONZERO)
+    full = torch.stack([unsteered.expand(len(vectors), -1) if m == 0 else scores[:, NONZERO.index(m)]
+                        for m in MULTIPLIERS], dim=1)
+    return torch.stack([steerability_slopes(torch.tensor(MULTIPLIERS), full[j]) for j in range(len(vectors))]), full
 
 
 def shuffled_label_vector(pos, neg):
     """Labels dealt at random, but each half gets the same number of true positives and negatives."""
     half = len(pos) // 2
     p, n = pos[torch.randperm(len(pos), generator=generator)], neg[torch.randperm(len(neg), generator=generator)]
+    groups = torch.cat([torch.ones(half), torch.zeros(len(pos) - half), torch.ones(half), torch.zeros(len(neg) - half)])
+    require_labels_shuffled(groups, torch.cat([torch.ones(len(pos)), torch.zeros(len(neg))]), what="shuffled groups")
     return torch.cat([p[:half], n[:half]]).mean(0) - torch.cat([p[half:2 * half], n[half:2 * half]]).mean(0)
 
 
-results, random_slopes = {}, {}
+# The cached path must give what a steering hook on the full forward pass gives (a sanity check of the code).
+name0, (_, test0) = next(iter(splits.items()))
+with torch.no_grad():
+    via_hook = behaviour(test0[:3], [(resid_name(CAA_LAYER), steer(caa_vectors[name0], 1.0))])
+assert torch.allclose(steered_scores(test0[:3], prompt_resid(test0[:3]), caa_vectors[name0][None], [1.0])[0, 0],
+                      via_hook, atol=1e-2), "steering from the cached residual stream should match the hook"
+
+results, random_slopes, two_point = {}, {}, {}
 for name, (train, test) in tqdm(splits.items(), desc="datasets"):
     v = caa_vectors[name]
-    results[name] = {"CAA": slopes_for(v, test),
-                     "random": slopes_for(equal_norm(torch.randn(cfg.d_model, generator=generator), v), test),
-                     "shuffled labels": slopes_for(equal_norm(shuffled_label_vector(*acts[name]), v), test)}
-    random_slopes[name] = np.array([slopes_for(equal_norm(torch.randn(cfg.d_model, generator=generator), v), test).mean().item()
-                                    for _ in range(N_RANDOM)])
+    cached, unsteered = prompt_resid(test), behaviour(test)
+    shuffled = equal_norm(shuffled_label_vector(*acts[name]), v)
+    require_equal_norm(shuffled, v, what="shuffled-label vector")
+    (caa, shuf), scores = slopes_for(torch.stack([v, shuffled]), test, cached, unsteered)
+    results[name] = {"CAA": caa, "shuffled labels": shuf}
+    random_scores = steered_scores(test, cached, random_like(v, N_RANDOM), [1.0])[:, 0]      # [draw, prompt]
+    random_slopes[name] = (random_scores - unsteered).mean(1).numpy()                       # one mean shift per draw
+    two_point[name] = (scores[0, MULTIPLIERS.index(1.0)] - unsteered).numpy()                # one shift per prompt
 
 fig, ax = plt.subplots(figsize=(11, 4))
-for k, kind in enumerate(["CAA", "random", "shuffled labels"]):
-    ax.boxplot([results[n][kind].numpy() for n in splits], positions=np.arange(len(splits)) * 4 + k, widths=0.8,
+boxes = {"CAA": lambda n: results[n]["CAA"].numpy(), "random (mean shift at +1, per draw)": lambda n: random_slopes[n],
+         "shuffled labels": lambda n: results[n]["shuffled labels"].numpy()}
+for k, (kind, values) in enumerate(boxes.items()):
+    ax.boxplot([values(n) for n in splits], positions=np.arange(len(splits)) * 4 + k, widths=0.8,
                patch_artist=True, boxprops={"facecolor": f"C{k}"}, label=kind)
 ax.axhline(0, color="grey", lw=0.5)
 ax.set_xticks(np.arange(len(splits)) * 4 + 1, list(splits))
-ax.set(ylabel="steerability (logit diff per unit multiplier)", title="per-prompt steerability, held-out prompts")
+ax.set(ylabel="steerability (logit diff per unit multiplier)", title="steerability on held-out prompts")
 ax.legend()
 plt.show()
 
 summary = {n: {kind: s.mean().item() for kind, s in r.items()} for n, r in results.items()}
 anti_steerable = {n: (r["CAA"] < 0).float().mean().item() for n, r in results.items()}
 for n in splits:
-    print(f"{n:>10}: CAA {summary[n]['CAA']:+.2f}  random {summary[n]['random']:+.2f}  "
-          f"shuffled {summary[n]['shuffled labels']:+.2f}  anti-steerable {anti_steerable[n]:.0%}")
+    s = results[n]["CAA"]
+    print(f"{n:>10}: CAA {summary[n]['CAA']:+.2f} (prompts from {s.min():+.2f} to {s.max():+.2f}, "
+          f"anti-steerable {anti_steerable[n]:.0%})  shuffled {summary[n]['shuffled labels']:+.2f}")
 
 # %% [markdown]
-# Two things to see. Compare the CAA boxes with the controls: on most datasets the vector
-# steers far more than random pushes of the same size, and far more than a vector built from
-# shuffled labels — the effect comes from the labels, not from the prompts. Then look at the
-# spread *within* each box: the same vector moves some prompts several times more than others.
-# Tan et al. found, on 7B models and dozens of datasets, that this spread is large and that
-# a sizeable fraction of examples are **anti-steerable** (their behaviour moves the wrong
-# way). The printed fractions say how much of that shows at this scale.
+# Two things to see. Compare the CAA boxes with the controls, dataset by dataset (printed
+# below). The claims cover the four datasets in `CAA_CLAIMED`; **agreement** is left out of
+# them and only printed, because there the controls are not beaten reliably: compare its CAA
+# shift with the random percentile, and its CAA − shuffled interval with 0. A vector that does
+# not beat random pushes of its own size has not shown that it steers this behaviour. Then
+# look at the spread *within* each CAA box: the printed range says how unevenly
+# the same vector moves different prompts. Tan et al. found, on 7B models and dozens of
+# datasets, that this spread is large and that a sizeable fraction of examples are
+# **anti-steerable** (their behaviour moves the wrong way). The printed anti-steerable shares
+# are what this small model shows on these templated prompts; where they are 0%, we do not
+# reproduce that finding here — every held-out prompt moves the right way, by different amounts.
 
 # %%
-beats_random = [n for n in splits if summary[n]["CAA"] > max(np.abs(random_slopes[n]).max(), 3 * np.median(np.abs(random_slopes[n])))]
-print(f"|mean slope| of {N_RANDOM} random vectors, median and max:",
-      {n: (round(np.median(np.abs(r)), 2), round(np.abs(r).max(), 2)) for n, r in random_slopes.items()})
-print("datasets where CAA beats every random vector and 3x the median one:", beats_random)
-assert len(beats_random) >= 3, "the contrastive vector should clearly beat random vectors on most datasets"
-assert np.mean([summary[n]["CAA"] for n in splits]) > 2 * np.mean([abs(summary[n]["shuffled labels"]) for n in splits]), \
-    "labels should matter: the shuffled-label vector should steer much less"
+random_p95 = {n: float(np.percentile(np.abs(r), 95)) for n, r in random_slopes.items()}
+vs_shuffled = {n: stats.paired_bootstrap(results[n]["CAA"].numpy(), results[n]["shuffled labels"].numpy())
+               for n in splits}
+for n in splits:
+    print(f"{n:>10}: CAA shift at +1 {two_point[n].mean():+.2f} vs 95th percentile of |{N_RANDOM} random| "
+          f"{random_p95[n]:.2f};  CAA − shuffled {vs_shuffled[n].value:+.2f} "
+          f"(95% CI {vs_shuffled[n].ci[0]:+.2f} to {vs_shuffled[n].ci[1]:+.2f})")
+for n in CAA_CLAIMED:
+    claim(f"caa_beats_random_{n}", two_point[n].mean(), ">", random_p95[n], ci=stats.bootstrap_ci(two_point[n]),
+          why=f"on {n}, the CAA vector steers more than 95% of equal-norm random vectors")
+for n in CAA_CLAIMED:
+    claim(f"caa_beats_shuffled_{n}", vs_shuffled[n].value, ">", 0.0, ci=vs_shuffled[n].ci,
+          why=f"on {n}, the labels matter: the shuffled-label vector steers less than the CAA vector")
 
 # %% [markdown]
 # ### A prompting baseline
@@ -376,7 +474,8 @@ for name, (train, test) in splits.items():
     prompting[name] = (behaviour(instructed) - behaviour(test)).mean().item()
 steer_plus_one = {n: summary[n]["CAA"] for n in splits}   # the slope: the shift at multiplier +1
 for n in splits:
-    print(f"{n:>10}: shift from the instruction {prompting[n]:+.2f}   from steering at multiplier +1 {steer_plus_one[n]:+.2f}")
+    print(f"{n:>10}: shift from the instruction {prompting[n]:+.2f}   "
+          f"from steering at multiplier +1 {steer_plus_one[n]:+.2f}")
 
 # %% [markdown]
 # ## 3. When does steering work? The reliability analysis
@@ -409,20 +508,27 @@ for ax, key in zip(axes, ["cosine", "d_prime"]):
     ax.scatter(xs, ys)
     for n, x, y in zip(splits, xs, ys):
         ax.annotate(n, (x, y))
-    ax.set(xlabel="training pair-difference cosine" if key == "cosine" else "held-out separation d′", ylabel="mean steerability")
+    ax.set(xlabel="training pair-difference cosine" if key == "cosine" else "held-out separation d′",
+           ylabel="mean steerability")
 plt.tight_layout()
 plt.show()
-rho_cos = spearmanr([reliability[n]["cosine"] for n in splits], [reliability[n]["steerability"] for n in splits])[0]
-rho_sep = spearmanr([reliability[n]["d_prime"] for n in splits], [reliability[n]["steerability"] for n in splits])[0]
 print({n: {k: round(float(v), 2) for k, v in r.items()} for n, r in reliability.items()})
-print(f"Spearman rank correlation with steerability: cosine {rho_cos:+.2f}, separation {rho_sep:+.2f} (over {len(splits)} datasets)")
-assert all(np.isfinite([rho_cos, rho_sep]))
+steerability = [reliability[n]["steerability"] for n in splits]
+rank_tests = {key: stats.permutation_test([reliability[n][key] for n in splits], steerability, kind="spearman",
+                                          alternative="greater") for key in ("cosine", "d_prime")}
+rho_cos, rho_sep = rank_tests["cosine"].value, rank_tests["d_prime"].value
+for key, test_ in rank_tests.items():
+    verdict = "significant" if test_.p_value < 0.05 else "not significant"
+    print(f"Spearman ρ of {key} with steerability over {len(splits)} datasets: {test_.value:+.2f}, "
+          f"one-sided permutation p = {test_.p_value:.2f} ({verdict} at 5%)")
 
 # %% [markdown]
 # Braun et al. report clear positive correlations over dozens of datasets on 7B models. With
-# five datasets a rank correlation can only take a handful of values and a single dataset
-# flips its sign, so read these numbers as a measurement of *this* setting, not as a test of
-# the paper. The full scale adds pairs; a bigger hub model and more datasets are the way to a
+# five datasets there are only 120 orderings, so even a perfect rank correlation has a
+# one-sided p-value of about 1/120, and a single dataset moves ρ by a lot: the permutation p-values
+# printed above say whether *this* setting shows a correlation at all. No claim is made here;
+# this is a measurement of this small setting, not a test of the paper. The full scale adds
+# pairs; a bigger hub model and more datasets are the way to a
 # real test (see "Going further").
 
 # %% [markdown]
@@ -464,6 +570,8 @@ def feature_change(v, target=0):
 
 
 rep_change, probe_change = feature_change(D[:, 0]), feature_change(R[0])
+# Steering along D[:, 0] moves only feature 0 by construction (R D = I): an identity, not a measurement.
+assert torch.allclose(R @ D, torch.eye(k), atol=1e-4)
 off_target = {"representation": rep_change[1:].norm().item(), "probe": probe_change[1:].norm().item()}
 fig, ax = plt.subplots(figsize=(6, 3))
 ax.bar(np.arange(k) - 0.2, rep_change.numpy(), 0.4, label="steer along D[:, 0] (representation)")
@@ -471,8 +579,9 @@ ax.bar(np.arange(k) + 0.2, probe_change.numpy(), 0.4, label="steer along R[0] (p
 ax.set(xlabel="feature", ylabel="change", title="raising feature 0 by one unit")
 ax.legend()
 plt.show()
-print("off-target change:", {k_: round(v_, 3) for k_, v_ in off_target.items()})
-assert off_target["probe"] > 10 * max(off_target["representation"], 1e-3), "the probe direction should move other features"
+print("off-target change (representation: zero by construction):", {k_: round(v_, 3) for k_, v_ in off_target.items()})
+claim("toy_probe_off_target", off_target["probe"], ">", 0.1,
+      why="with overlapping features, raising feature 0 along its probe moves the others by over a tenth as much")
 
 # %% [markdown]
 # A learned probe behaves like `R[0]`, not like `D[:, 0]`: logistic regression on samples
@@ -484,9 +593,11 @@ f = (torch.rand(n_samples, k, generator=generator) < 0.5).float()
 x = f @ D.T + 0.05 * torch.randn(n_samples, d, generator=generator)
 probe = LogisticRegression(C=10.0, max_iter=2000).fit(x.numpy(), f[:, 0].numpy())
 w = torch.tensor(probe.coef_[0], dtype=torch.float32)
-cos_probe = {"with R[0]": F.cosine_similarity(w, R[0], dim=0).item(), "with D[:, 0]": F.cosine_similarity(w, D[:, 0], dim=0).item()}
+cos_probe = {"with R[0]": F.cosine_similarity(w, R[0], dim=0).item(),
+             "with D[:, 0]": F.cosine_similarity(w, D[:, 0], dim=0).item()}
 print({k_: round(v_, 2) for k_, v_ in cos_probe.items()})
-assert cos_probe["with R[0]"] > cos_probe["with D[:, 0]"]
+claim("learned_probe_is_readout", cos_probe["with R[0]"] - cos_probe["with D[:, 0]"], ">", 0.0,
+      why="logistic regression recovers the readout direction R[0] better than the representation D[:, 0]")
 
 # %% [markdown]
 # Back to the real model: steer sentiment with a logistic-regression probe direction instead
@@ -494,10 +605,11 @@ assert cos_probe["with R[0]"] > cos_probe["with D[:, 0]"]
 
 # %%
 pos, neg = acts["sentiment"]
-lr = LogisticRegression(C=1.0, max_iter=5000).fit(torch.cat([pos, neg]).numpy(), np.r_[np.ones(len(pos)), np.zeros(len(neg))])
+lr = LogisticRegression(C=1.0, max_iter=5000).fit(torch.cat([pos, neg]).numpy(),
+                                                   np.r_[np.ones(len(pos)), np.zeros(len(neg))])
 probe_vector = equal_norm(torch.tensor(lr.coef_[0], dtype=torch.float32), caa_vectors["sentiment"])
 test = splits["sentiment"][1]
-probe_slope = slopes_for(probe_vector, test).mean().item()
+probe_slope = slopes_for(probe_vector[None], test, prompt_resid(test), behaviour(test))[0].mean().item()
 caa_slope = summary["sentiment"]["CAA"]
 
 
@@ -523,19 +635,26 @@ print(f"steerability: CAA {caa_slope:+.2f}, probe {probe_slope:+.2f};  "
 
 # %%
 record("01_steering", actadd_layer=ACTADD_LAYER, actadd_gain_by_coeff=gain[best], actadd_kl_by_coeff=cost[best],
-       caa_steerability=summary, anti_steerable_fraction=anti_steerable, prompting_shift=prompting,
-       reliability=reliability, spearman_cosine=rho_cos, spearman_separation=rho_sep, toy_off_target=off_target,
+       actadd_heldout_gain=actadd_gain.value, actadd_random_p95=float(np.percentile(random_gain, 95)),
+       caa_steerability=summary, caa_two_point=two_point, random_p95=random_p95,
+       caa_minus_shuffled={n: d.value for n, d in vs_shuffled.items()}, anti_steerable_fraction=anti_steerable,
+       prompting_shift=prompting, reliability=reliability, spearman_cosine=rho_cos, spearman_separation=rho_sep,
+       spearman_p={key: t.p_value for key, t in rank_tests.items()}, toy_off_target=off_target,
        sentiment_probe_vs_caa_slope=[probe_slope, caa_slope])
 
 # %% [markdown]
 # ## Conclusions
-# - Steering works: a mean-difference vector moves the behaviour in proportion to its
-#   multiplier, far more than a random vector of the same norm or a vector built from
-#   shuffled labels.
-# - It costs: the KL from the unsteered model on unrelated text grows faster than the effect.
-# - It is unreliable per example: steerability varies widely across prompts of one dataset,
-#   and some prompts move the wrong way.
-# - Reading and writing are different directions once features overlap.
+# - Steering works where the claims say so: on held-out prompts the activation-addition vector
+#   (its layer chosen on other prompts) beats random vectors of the same norm; on four of the
+#   five datasets the CAA vector steers more than 95% of equal-norm random vectors and more
+#   than a vector from shuffled labels. On the fifth (agreement) it does not reliably beat
+#   either: the printed numbers, not a claim.
+# - It costs: the KL from the unsteered model on unrelated text rises with every step of the
+#   coefficient, while the effect stops growing (the printed peak).
+# - It is uneven per example: the printed range of per-prompt steerability. The
+#   anti-steerable share that Tan et al. report on 7B models is printed above; at this scale, on
+#   these templated datasets, read it before believing that some prompts move the wrong way.
+# - Reading and writing are different directions once features overlap (the toy claims).
 #
 # ## Going further
 # - Full scale on a GPU: `GLASSBOX_SCALE=full` sweeps every second layer and more

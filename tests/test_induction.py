@@ -3,7 +3,7 @@ the mistakes learners plausibly make."""
 import pytest
 import torch
 
-from tests.notebook_functions import solution_and_stub
+from tests.notebook_functions import check_rejects, solution_and_stub
 from utils.checks import CheckFailed
 from utils.checks import induction as checks
 from utils.induction import per_token_loss, repeated_segment_batch, repeated_tokens
@@ -49,6 +49,10 @@ def copying_by_columns(full_ov):                  # argmax over the wrong axis
 
 def copying_diag_positive(full_ov):               # "raises its own logit" without comparing to the others
     return (full_ov.diagonal(0, -2, -1) > 0).float().mean(-1)
+
+
+def copying_forgets_device(full_ov):             # torch.arange on the CPU while full_ov is on a GPU
+    return (full_ov.argmax(-1) == torch.arange(full_ov.shape[-1])).float().mean(-1)
 
 
 def kcomp_q_side(W_OV, W_QK):                     # Q-composition instead of K
@@ -103,15 +107,22 @@ def clamp_detached(head):
     return hook_fn
 
 
+# Each plausible mistake with the words its failure message must contain (the mistake, named).
 CASES = [
     ("previous_token_score", checks.check_previous_token_score,
-     [prev_score_current_token, prev_score_two_back, prev_score_includes_query0]),
+     [(prev_score_current_token, "attends to the \\*current\\* token"), (prev_score_two_back, "two tokens back"),
+      (prev_score_includes_query0, "query 0 has no previous token")]),
     ("induction_score", checks.check_induction_score,
-     [induction_off_by_one, induction_ignores_prefix, induction_all_queries]),
-    ("copying_score", checks.check_copying_score, [copying_by_columns, copying_diag_positive]),
-    ("k_composition", checks.check_k_composition, [kcomp_q_side, kcomp_unnormalised]),
+     [(induction_off_by_one, "duplicate-token head"), (induction_ignores_prefix, "BOS token in front"),
+      (induction_all_queries, "queries of the second copy")]),
+    ("copying_score", checks.check_copying_score,
+     [(copying_by_columns, "maximum down each column"), (copying_diag_positive, "own logit is positive"),
+      (copying_forgets_device, "fails on a GPU.*full_ov.device")]),
+    ("k_composition", checks.check_k_composition,
+     [(kcomp_q_side, "W_QK transposed \\(the key side\\)"), (kcomp_unnormalised, "divide the Frobenius norm")]),
     ("clamp_to_previous", checks.check_clamp_to_previous,
-     [clamp_current_token, clamp_in_place, clamp_wrong_axis, clamp_detached]),
+     [(clamp_current_token, "attends to the current token"), (clamp_in_place, "in place: clone it first"),
+      (clamp_wrong_axis, "head axis of hook_pattern is axis 1"), (clamp_detached, "gradients no longer reach")]),
 ]
 
 
@@ -129,11 +140,23 @@ def test_check_fails_on_stub(name, check, _):
         check(stub)
 
 
-@pytest.mark.parametrize("name,check,wrong", [(n, c, w) for n, c, ws in CASES for w in ws],
-                         ids=[f"{n}-{w.__name__}" for n, _, ws in CASES for w in ws])
-def test_check_fails_on_plausible_mistake(name, check, wrong):
-    with pytest.raises(CheckFailed):
-        check(wrong)
+@pytest.mark.parametrize("name,check,wrong,match", [(n, c, w, m) for n, c, ws in CASES for w, m in ws],
+                         ids=[f"{n}-{w.__name__}" for n, _, ws in CASES for w, _ in ws])
+def test_check_fails_on_plausible_mistake(name, check, wrong, match):
+    check_rejects(check, wrong, match=match)
+
+
+def test_scores_with_unequal_counts_and_float64():
+    """Unequal numbers of rows per head pattern do not exist, but unequal batch sizes and a float64 pattern do:
+    the solutions give the per-row mean either way, in the pattern's dtype."""
+    prev, _ = solution_and_stub(SLUG, "previous_token_score")
+    ind, _ = solution_and_stub(SLUG, "induction_score")
+    gen = torch.Generator().manual_seed(0)
+    pattern = torch.rand(5, 3, 9, 9, generator=gen, dtype=torch.float64).tril().softmax(-1)
+    assert prev(pattern).dtype == torch.float64 and ind(pattern, 4).dtype == torch.float64
+    rows = torch.stack([prev(pattern[i:i + 1]) for i in range(5)])
+    torch.testing.assert_close(prev(pattern), rows.mean(0))
+    torch.testing.assert_close(ind(pattern[:2], 4) * 2 + ind(pattern[2:], 4) * 3, ind(pattern, 4) * 5)
 
 
 # --- the data helpers --------------------------------------------------------------------------

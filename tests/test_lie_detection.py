@@ -1,12 +1,14 @@
 """Chapter 06: the learner checks catch plausible mistakes; the question bank and dialogue helpers are exact."""
 import numpy as np
+import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from tests.notebook_functions import check_rejects as fails, solution_and_stub
 from utils.checks import lie_detection as checks
-from utils.liars import elicit, encode, last_hidden, last_logits, layer_inputs, render, top_layers
+from utils.activations import at_last, encode, resid_batch, resid_of_texts, top_layers
+from utils.liars import elicit, render
 from utils.questions import QUESTIONS, TOPICS, answers_of, false_answer, statement
 
 SLUG = "06_lie_detection"
@@ -35,17 +37,28 @@ def test_check_lora_init():
         a, b = solution(linear, rank, generator)
         return a.T, b.T
 
-    for mistake in (random_b, zero_a, unit_a, unseeded, transposed):
-        fails(checks.check_lora_init, mistake)
+    def left_on_cpu(linear, rank, generator):                   # forgot .to(linear.weight.device)
+        d_out, d_in = linear.weight.shape
+        return torch.randn(rank, d_in, generator=generator) / d_in ** 0.5, torch.zeros(d_out, rank)
+
+    def layer_dtype(linear, rank, generator):                   # float64 for a float64 layer
+        return tuple(t.to(linear.weight.dtype) for t in solution(linear, rank, generator))
+
+    for mistake, match in [(random_b, "B should start at exactly zero"), (zero_a, "standard deviation"),
+                           (unit_a, "standard deviation"), (unseeded, "generator=generator"),
+                           (transposed, "has shape"), (left_on_cpu, "on cpu, expected meta"),
+                           (layer_dtype, "dtype torch.float64, expected torch.float32")]:
+        fails(checks.check_lora_init, mistake, match=match)
 
 
 def test_check_lora_delta():
     solution, stub = solution_and_stub(SLUG, "lora_delta")
     checks.check_lora_delta(solution)
     fails(checks.check_lora_delta, stub)
-    fails(checks.check_lora_delta, lambda x, a, b, alpha: (x @ a.T) @ b.T * alpha)          # alpha, not alpha / r
-    fails(checks.check_lora_delta, lambda x, a, b, alpha: (x @ a.T) @ b.T)                  # no scale
-    fails(checks.check_lora_delta, lambda x, a, b, alpha: (x @ b) @ a * (alpha / a.shape[0]))  # wrong order
+    fails(checks.check_lora_delta, lambda x, a, b, alpha: (x @ a.T) @ b.T * alpha, match="alpha instead of alpha / r")
+    fails(checks.check_lora_delta, lambda x, a, b, alpha: (x @ a.T) @ b.T, match="did not scale")
+    fails(checks.check_lora_delta, lambda x, a, b, alpha: (x @ b) @ a * (alpha / a.shape[0]),   # wrong order
+          match="multiply in the order")
 
 
 def test_check_yes_no_logodds():
@@ -67,8 +80,15 @@ def test_check_yes_no_logodds():
         p = torch.softmax(logits[torch.arange(len(lengths)), lengths - 1], -1)
         return p[:, yes_ids].sum(-1) - p[:, no_ids].sum(-1)
 
-    for mistake in (last_column, summed_logprobs, first_spelling_only, probabilities):
-        fails(checks.check_yes_no_logodds, mistake)
+    def float64_out(logits, lengths, yes_ids, no_ids):          # keeps the input's dtype
+        last = logits[torch.arange(logits.shape[0]), lengths - 1]
+        lp = torch.log_softmax(last, dim=-1)
+        return torch.logsumexp(lp[:, yes_ids], -1) - torch.logsumexp(lp[:, no_ids], -1)
+
+    for mistake, match in [(last_column, "last position of every row"), (summed_logprobs, "summed log-probabilities"),
+                           (first_spelling_only, "first spelling"), (probabilities, "subtracted probabilities"),
+                           (float64_out, "float64 logits.*expected torch.float32")]:
+        fails(checks.check_yes_no_logodds, mistake, match=match)
 
 
 def test_check_heldout_auc():
@@ -88,8 +108,9 @@ def test_check_heldout_auc():
     def flipped(X, y, groups, seed=0, test_fraction=0.5, C=1.0):
         return 1.0 - solution(X, y, groups, seed, test_fraction, C)
 
-    for mistake in (row_split, training_auc, flipped):
-        fails(checks.check_heldout_auc, mistake)
+    for mistake, match in [(row_split, "both sides of the split"), (training_auc, "training rows"),
+                           (flipped, "Check the sign")]:
+        fails(checks.check_heldout_auc, mistake, match=match)
 
 
 def test_check_mass_mean_probe():
@@ -108,8 +129,14 @@ def test_check_mass_mean_probe():
         d, t = solution(acts, labels)
         return d / d.norm(), t
 
-    for mistake in (flipped, zero_threshold, normalised_direction):
-        fails(checks.check_mass_mean_probe, mistake)
+    def overall_mean_threshold(acts, labels):     # right on balanced classes, wrong on 3:1
+        d, _ = solution(acts, labels)
+        return d, float(acts.mean(0) @ d)
+
+    for mistake, match in [(flipped, "points from true to false"), (zero_threshold, "midpoint of the means"),
+                           (normalised_direction, "norm 1"),
+                           (overall_mean_threshold, "not the mean of all rows")]:
+        fails(checks.check_mass_mean_probe, mistake, match=match)
 
 
 # ------------------------------------------------------------------ the question bank
@@ -132,6 +159,7 @@ def test_statements_and_negations():
     assert " is not in " in statement(city, city.answer, negated=True)
 
 
+@pytest.mark.lm
 def test_answers_of_a_topic_start_with_distinct_tokens(lm):
     """The chapter reads an answer as one token: every topic's answers must differ in their first token."""
     for topic in TOPICS:
@@ -141,6 +169,7 @@ def test_answers_of_a_topic_start_with_distinct_tokens(lm):
 
 
 # ------------------------------------------------------------------ dialogue helpers against the plain forward pass
+@pytest.mark.lm
 def test_render_leaves_the_assistant_turn_open(lm):
     text = render(lm.tokenizer, [("user", "Hi?"), ("assistant", "The answer is")])
     assert text.endswith("assistant\nThe answer is") and "Hi?" in text
@@ -148,19 +177,27 @@ def test_render_leaves_the_assistant_turn_open(lm):
     assert closed.count("<|im_start|>assistant") == 2 and "Yes.<|im_end|>" in closed
 
 
-def test_last_logits_and_hidden_ignore_padding(lm):
+def _separate_last_logits(hf, tok, texts):
+    """The reference: one unpadded forward pass per text, logits at its last token."""
+    with torch.no_grad():
+        return torch.stack([hf(input_ids=encode(tok, [t])[0]).logits[0, -1].float() for t in texts])
+
+
+@pytest.mark.lm
+def test_the_chapters_last_token_reads_ignore_padding(lm):
+    """What chapter 06 reads through utils.activations (plain model, right padding) equals unpadded passes."""
     hf, tok = lm.original_model, lm.tokenizer
     texts = ["The capital of France is", "Two plus two equals four, and the capital of Spain is"]
-    batched = last_logits(hf, tok, texts)
-    hidden = last_hidden(hf, tok, texts, [0, 6])
+    hidden = resid_of_texts(hf, texts, [0, 6], tokenizer=tok, batch_size=32)
     for row, text in enumerate(texts):
         ids, _ = encode(tok, [text])
         with torch.no_grad():
             out = hf(input_ids=ids, output_hidden_states=True)
-        torch.testing.assert_close(batched[row], out.logits[0, -1], atol=1e-4, rtol=1e-4)
         torch.testing.assert_close(hidden[6][row], out.hidden_states[6][0, -1], atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(hidden[0][row], out.hidden_states[0][0, -1], atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.lm
 def test_elicit_with_a_shared_cache_equals_separate_forward_passes(lm):
     """Batched dialogues of different lengths (padding, a short last batch) give each branch's own forward pass."""
     hf, tok = lm.original_model, lm.tokenizer
@@ -170,20 +207,24 @@ def test_elicit_with_a_shared_cache_equals_separate_forward_passes(lm):
                   ("assistant", "The language spoken in Brazil is Spanish.")]]
     questions = ["Is the sky green?", "Are you sure about that answer, my friend?"]
 
-    def at_last(logits, lengths):
+    def pick(logits, lengths):
         return logits[torch.arange(len(lengths)), lengths - 1, 0]   # any function of the last real position
-    cached = elicit(hf, tok, dialogues, questions, at_last, batch_size=2, progress=False)
-    texts = [render(tok, [*d, ("user", q + " Answer yes or no."), ("assistant", "")]) for d in dialogues for q in questions]
-    separate = last_logits(hf, tok, texts)[:, 0].reshape(len(dialogues), len(questions))
+    cached = elicit(hf, tok, dialogues, questions, pick, batch_size=2, progress=False)
+    texts = [render(tok, [*d, ("user", q + " Answer yes or no."), ("assistant", "")])
+             for d in dialogues for q in questions]
+    separate = _separate_last_logits(hf, tok, texts)[:, 0].reshape(len(dialogues), len(questions))
     torch.testing.assert_close(cached, separate, atol=1e-3, rtol=1e-4)
 
 
-def test_top_layers_continue_the_forward_pass_exactly(lm):
+@pytest.mark.lm
+def test_cached_lower_layers_and_top_layers_continue_the_forward_pass_exactly(lm):
+    """The chapter's fine-tune and pushes: resid at a block, cached, then only the blocks above."""
     hf, tok = lm.original_model, lm.tokenizer
     texts = ["The capital of France is", "A short one"]
-    resid, lengths = layer_inputs(hf, tok, texts, 20)
+    tokens, lengths = encode(tok, texts)
+    resid = resid_batch(hf, tokens, [20], lengths)[20]
     with torch.no_grad(), top_layers(hf, 20):
         top = hf.model(inputs_embeds=resid).last_hidden_state
     assert len(hf.model.layers) == hf.config.num_hidden_layers, "the full model is restored"
-    full = last_logits(hf, tok, texts)
-    torch.testing.assert_close(hf.lm_head(top[torch.arange(2), lengths - 1]), full, atol=1e-3, rtol=1e-4)
+    torch.testing.assert_close(hf.lm_head(at_last(top, lengths)), _separate_last_logits(hf, tok, texts),
+                               atol=1e-3, rtol=1e-4)

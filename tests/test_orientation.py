@@ -27,8 +27,15 @@ def test_residual_norms():
         rows = [cache[f"blocks.{l}.hook_resid_pre"].norm(dim=-1).mean(0) for l in range(n_layers)]
         return torch.stack(rows + [cache[f"blocks.{n_layers - 1}.hook_resid_post"].norm(dim=-1).mean(0)])
 
-    for mistake in (squared, no_output_row, wrong_axis, whole_batch):
-        fails(checks.check_residual_norms, mistake)
+    fails(checks.check_residual_norms, squared, match="not squared")
+    fails(checks.check_residual_norms, no_output_row, match=r"shape \(3, 4\), expected \(4, 4\)")
+    fails(checks.check_residual_norms, wrong_axis, match=r"shape .*expected \(4, 4\).*axis")
+    fails(checks.check_residual_norms, whole_batch, match="batch element 0")
+
+    def float64_norms(cache, n_layers):                 # a float64 result (e.g. computed via numpy)
+        return solution(cache, n_layers).double()
+
+    fails(checks.check_residual_norms, float64_norms, match="dtype torch.float64")
 
 
 def test_zero_head_hook():
@@ -48,8 +55,17 @@ def test_zero_head_hook():
             z[:, :, head] = 0.0
         return hook_fn
 
-    for mistake in (position_axis, in_place_no_return):
-        fails(checks.check_zero_head_hook, mistake)
+    fails(checks.check_zero_head_hook, position_axis, match="head axis of hook_z is axis 2")
+    fails(checks.check_zero_head_hook, in_place_no_return, match="return the edited activation")
+
+    def all_heads_from_it(head):
+        def hook_fn(z, hook):
+            z = z.clone()
+            z[:, :, head:] = 0.0
+            return z
+        return hook_fn
+
+    fails(checks.check_zero_head_hook, all_heads_from_it, match="other heads changed")
 
 
 def test_add_vector_hook():
@@ -70,8 +86,13 @@ def test_add_vector_hook():
     def nan_vector(vector, coeff):
         return lambda resid, hook: resid + coeff * vector / 0.0 * 0.0
 
-    for mistake in (last_position_only, coefficient_ignored, nan_vector):
-        fails(checks.check_add_vector_hook, mistake)
+    def no_dtype_cast(vector, coeff):                  # forgets .to(resid.device, resid.dtype)
+        return lambda resid, hook: resid + coeff * vector
+
+    fails(checks.check_add_vector_hook, last_position_only, match="only at the last position")
+    fails(checks.check_add_vector_hook, coefficient_ignored, match="coeff \\* vector")
+    fails(checks.check_add_vector_hook, nan_vector, match="NaN")
+    fails(checks.check_add_vector_hook, no_dtype_cast, match="float64 vector.*dtype torch.float64")
 
 
 @pytest.mark.lm
@@ -95,5 +116,6 @@ def test_logit_lens(lm):
         rows.append(cache[f"blocks.{n - 1}.hook_resid_post"][0, position])
         return model.unembed(model.ln_final(torch.stack(rows)))
 
-    for mistake in (without_final_norm, always_last_position, post_instead_of_pre):
-        fails(checks.check_logit_lens, mistake, lm)
+    fails(checks.check_logit_lens, without_final_norm, lm, match="apply model.ln_final")
+    fails(checks.check_logit_lens, always_last_position, lm, match="position 2.*read the requested position")
+    fails(checks.check_logit_lens, post_instead_of_pre, lm, match="Row 0 reads blocks.0.hook_resid_pre")

@@ -44,9 +44,12 @@ def test_check_bracket_depths():
     solution, stub = solution_and_stub(SLUG, "bracket_depths")
     probe_checks.check_bracket_depths(solution)
     _expect_fail(probe_checks.check_bracket_depths, stub)
-    _expect_fail(probe_checks.check_bracket_depths, _naive_depths)
-    _expect_fail(probe_checks.check_bracket_depths, _inner_bracket_depths)
-    _expect_fail(probe_checks.check_bracket_depths, lambda s: list(bracket_depths(s)))   # a list, not an array
+    _expect_fail(probe_checks.check_bracket_depths, _naive_depths, match="inside strings and comments are text")
+    _expect_fail(probe_checks.check_bracket_depths, _inner_bracket_depths, match="belongs to the level outside it")
+    _expect_fail(probe_checks.check_bracket_depths, lambda s: list(bracket_depths(s)),   # a list, not an array
+                 match="should be a numpy array")
+    _expect_fail(probe_checks.check_bracket_depths, lambda s: bracket_depths(s).astype(np.float64),
+                 match="dtype float64; labels are integers")
 
 
 def _per_occurrence_control(types, labels, seed):
@@ -69,6 +72,16 @@ def _uniform_control(types, labels, seed):
     return np.array([lut[t] if v else -1 for t, v in zip(types.tolist(), valid)], dtype=np.int64)
 
 
+def _type_distribution_control(types, labels, seed):
+    """Mistake: labels drawn from their distribution over *types*, not over tokens (frequent types count once)."""
+    rng = np.random.default_rng(seed)
+    valid = labels >= 0
+    vocab, first = np.unique(types[valid], return_index=True)
+    classes, counts = np.unique(labels[valid][first], return_counts=True)
+    lut = dict(zip(vocab.tolist(), rng.choice(classes, size=len(vocab), p=counts / counts.sum()).tolist()))
+    return np.array([lut[t] if v else -1 for t, v in zip(types.tolist(), valid)], dtype=np.int64)
+
+
 def _majority_per_type_control(types, labels, seed):
     """Mistake: the control copies the real label of each type (it is then the token-identity task)."""
     out = labels.copy()
@@ -83,9 +96,12 @@ def test_check_control_task():
     solution, stub = solution_and_stub(SLUG, "control_task")
     probe_checks.check_control_task(solution)
     _expect_fail(probe_checks.check_control_task, stub)
-    for wrong in (_per_occurrence_control, _uniform_control, _majority_per_type_control):
-        _expect_fail(probe_checks.check_control_task, wrong)
-    _expect_fail(probe_checks.check_control_task, lambda types, labels, seed: solution(types, labels, 0))  # seed ignored
+    _expect_fail(probe_checks.check_control_task, _per_occurrence_control, match="same token type got different")
+    _expect_fail(probe_checks.check_control_task, _uniform_control, match="empirical distribution")
+    _expect_fail(probe_checks.check_control_task, _type_distribution_control, match="over labelled \\*tokens\\*")
+    _expect_fail(probe_checks.check_control_task, _majority_per_type_control, match="not derived from the real label")
+    _expect_fail(probe_checks.check_control_task, lambda types, labels, seed: solution(types, labels, 0),
+                 match="different seed gave the same")
 
 
 def _identity_unseen_zero(train_types, train_labels, test_types):
@@ -107,8 +123,8 @@ def test_check_token_identity_baseline():
     solution, stub = solution_and_stub(SLUG, "token_identity_baseline")
     probe_checks.check_token_identity_baseline(solution)
     _expect_fail(probe_checks.check_token_identity_baseline, stub)
-    _expect_fail(probe_checks.check_token_identity_baseline, _identity_unseen_zero)
-    _expect_fail(probe_checks.check_token_identity_baseline, _identity_last_seen)
+    _expect_fail(probe_checks.check_token_identity_baseline, _identity_unseen_zero, match="majority label")
+    _expect_fail(probe_checks.check_token_identity_baseline, _identity_last_seen, match="most frequent")
 
 
 def _selectivity_on_train(fit, X_train, y_train, c_train, X_test, y_test, c_test):
@@ -129,8 +145,8 @@ def test_check_selectivity():
     solution, stub = solution_and_stub(SLUG, "selectivity")
     probe_checks.check_selectivity(solution)
     _expect_fail(probe_checks.check_selectivity, stub)
-    _expect_fail(probe_checks.check_selectivity, _selectivity_on_train)
-    _expect_fail(probe_checks.check_selectivity, _selectivity_one_probe)
+    _expect_fail(probe_checks.check_selectivity, _selectivity_on_train, match="measured on the training data")
+    _expect_fail(probe_checks.check_selectivity, _selectivity_one_probe, match="train two probes")
 
 
 def _gaussian_same_norm(weight, generator):
@@ -152,14 +168,29 @@ def _permuted_entries(weight, generator):
     return flat[torch.randperm(len(flat), generator=generator)].reshape(weight.shape)
 
 
+def _unfolded_qr(weight, generator):
+    """Mistake: Q of a plain QR as the random factor (not uniformly random: R's diagonal signs are fixed)."""
+    m, n = weight.shape
+    r = min(m, n)
+    s = torch.linalg.svdvals(weight.double())
+    q1, _ = torch.linalg.qr(torch.randn(m, r, generator=generator, dtype=torch.float64))
+    q2, _ = torch.linalg.qr(torch.randn(n, r, generator=generator, dtype=torch.float64))
+    return ((q1 * s) @ q2.T).to(weight.dtype)
+
+
 def test_check_spectrum_matched():
     solution, stub = solution_and_stub(SLUG, "spectrum_matched")
     probe_checks.check_spectrum_matched(solution)
     probe_checks.check_spectrum_matched(spectrum_matched)          # the library's version passes too
     _expect_fail(probe_checks.check_spectrum_matched, stub)
-    for wrong in (_gaussian_same_norm, _one_sided, _permuted_entries):
-        _expect_fail(probe_checks.check_spectrum_matched, wrong)
-    _expect_fail(probe_checks.check_spectrum_matched, lambda w, g: w.clone())   # nothing randomised
+    _expect_fail(probe_checks.check_spectrum_matched, _gaussian_same_norm, match="does not keep them")
+    _expect_fail(probe_checks.check_spectrum_matched, _one_sided, match="rotate \\*both\\* sides")
+    _expect_fail(probe_checks.check_spectrum_matched, _permuted_entries, match="singular values of spectrum_matched")
+    _expect_fail(probe_checks.check_spectrum_matched, lambda w, g: w.clone(),   # nothing randomised
+                 match="top singular vectors survived")
+    _expect_fail(probe_checks.check_spectrum_matched, _unfolded_qr, match="sign of R's diagonal|signs of R's diagonal")
+    _expect_fail(probe_checks.check_spectrum_matched, lambda w, g: _unfolded_qr(w, g).float(),   # dtype lost
+                 match="float64 weight came back as torch.float32")
 
 
 # ------------------------------------------------------------------ utils.data
@@ -218,7 +249,8 @@ def test_labelled_code_corpus(tokenizer):
     docs = stdlib_sources(6, seed=0)
     corpus = labelled_code_corpus(tokenizer, docs, tokens_per_doc=64)
     assert len(corpus.names) >= 4
-    for tokens, cats, depths, text in zip(corpus.tokens, corpus.labels["category"], corpus.labels["depth"], corpus.texts):
+    for tokens, cats, depths, text in zip(corpus.tokens, corpus.labels["category"], corpus.labels["depth"],
+                                          corpus.texts):
         assert tokens[0] == tokenizer.bos_token_id and len(tokens) == 65 and len(cats) == len(depths) == 64
         assert tokenizer.decode(tokens[1:]) == text                      # the labels describe exactly this text
         for token, cat in zip(tokens[1:].tolist(), cats.tolist()):
@@ -247,6 +279,12 @@ def test_collect_resid_matches_run_with_cache_and_drops_padding(tiny):
         _, cache = tiny.run_with_cache(seq[None])
         start = 0 if i == 0 else 4
         torch.testing.assert_close(acts[1][start: start + len(seq) - 1], cache["blocks.1.hook_resid_pre"][0, 1:])
+    final = collect_resid(tiny, seqs, [2], batch_size=2, progress=False)[2]        # layer n_layers: the last output
+    _, cache = tiny.run_with_cache(seqs[0][None])
+    torch.testing.assert_close(final[:4], cache["blocks.1.hook_resid_post"][0, 1:])
+    for bad in (3, -1):
+        with pytest.raises(IndexError, match="out of range"):
+            collect_resid(tiny, seqs, [bad], progress=False)
 
 
 def test_random_orthogonal_both_branches():

@@ -58,8 +58,10 @@ def topk_by_magnitude(pre, k):
 
 def test_check_topk_activation():
     check = _passes_and_stub_fails("topk_activation")
-    for wrong in (topk_over_batch, topk_no_relu, topk_by_magnitude, lambda pre, k: pre.relu()):
-        check_rejects(check, wrong)
+    for wrong, why in ((topk_over_batch, "per row"), (topk_no_relu, "ReLU"), (topk_by_magnitude, "largest"),
+                       (lambda pre, k: pre.relu(), "per row")):
+        check_rejects(check, wrong, match=why)
+    check_rejects(check, lambda pre, k: _solution("topk_activation")(pre.double(), k), match="float64")
 
 
 # ----------------------------------------------------------------------------- exercise 2: sae_metrics
@@ -93,8 +95,9 @@ def metrics_dead_as_zero_share(sae, x):
 
 def test_check_sae_metrics():
     check = _passes_and_stub_fails("sae_metrics")
-    for wrong in (metrics_l0_on_pre, metrics_uncentred_fvu, metrics_per_dimension_fvu, metrics_dead_as_zero_share):
-        check_rejects(check, wrong)
+    for wrong, why in ((metrics_l0_on_pre, "pre-activations"), (metrics_uncentred_fvu, "raw second moment"),
+                       (metrics_per_dimension_fvu, "per-dimension"), (metrics_dead_as_zero_share, "zero on .*every")):
+        check_rejects(check, wrong, match=why)
 
 
 def test_sae_metrics_hints_name_the_mistake():
@@ -129,8 +132,9 @@ def recovery_abs(learned, true):
 
 def test_check_feature_recovery():
     check = _passes_and_stub_fails("feature_recovery")
-    for wrong in (recovery_unnormalised, recovery_wrong_axis, recovery_wrong_axis_truncated, recovery_abs):
-        check_rejects(check, wrong)
+    for wrong, why in ((recovery_unnormalised, "unit length"), (recovery_wrong_axis, "shape"),
+                       (recovery_wrong_axis_truncated, "each TRUE feature"), (recovery_abs, "signed cosine")):
+        check_rejects(check, wrong, match=why)
 
 
 # ----------------------------------------------------------------------------- exercise 4: mfr_penalty
@@ -159,8 +163,9 @@ def mfr_as_float(W_dec):
 
 def test_check_mfr_penalty():
     check = _passes_and_stub_fails("mfr_penalty")
-    for wrong in (mfr_with_self_pairs, mfr_dot_products, mfr_first_pair_only, mfr_as_float):
-        check_rejects(check, wrong)
+    for wrong, why in ((mfr_with_self_pairs, "with itself"), (mfr_dot_products, "cosine similarity"),
+                       (mfr_first_pair_only, "all ordered pairs"), (mfr_as_float, "gradients")):
+        check_rejects(check, wrong, match=why)
 
 
 # ----------------------------------------------------------------------------- exercise 5: ce_loss_recovered
@@ -196,8 +201,9 @@ def ce_inverted(model, tokens, hook_name, reconstruct):
 
 def test_check_ce_loss_recovered():
     check = _passes_and_stub_fails("ce_loss_recovered")
-    for wrong in (ce_splices_position_zero, ce_ablates_position_zero, ce_inverted):
-        check_rejects(check, wrong)
+    for wrong, why in ((ce_splices_position_zero, "leave position 0"), (ce_ablates_position_zero, "positions 1: only"),
+                       (ce_inverted, "inverted")):
+        check_rejects(check, wrong, match=why)
 
 
 def test_ce_check_names_the_inverted_formula():
@@ -238,8 +244,9 @@ def gain_with_self_pairs(top_labels, top_types, counts):
 
 def test_check_purity_gain():
     check = _passes_and_stub_fails("purity_gain")
-    for wrong in (gain_with_replacement, gain_global_baseline, gain_with_self_pairs):
-        check_rejects(check, wrong)
+    for wrong, why in ((gain_with_replacement, "without"), (gain_global_baseline, "own type"),
+                       (gain_with_self_pairs, "i ≠ j")):
+        check_rejects(check, wrong, match=why)
 
 
 def test_purity_gain_is_unbiased_under_shuffling():
@@ -377,7 +384,8 @@ def test_load_saelens_folder_jumprelu(tmp_path):
                "threshold": torch.rand(10, generator=g)}
     save_file(weights, str(tmp_path / "sae_weights.safetensors"))
     (tmp_path / "cfg.json").write_text(json.dumps({"architecture": "jumprelu", "d_in": 6, "d_sae": 10,
-                                                   "apply_b_dec_to_input": False, "hook_name": "blocks.3.hook_resid_post"}))
+                                                   "apply_b_dec_to_input": False,
+                                                   "hook_name": "blocks.3.hook_resid_post"}))
     sae, cfg = load_published_sae(tmp_path)
     assert cfg["hook_name"] == "blocks.3.hook_resid_post"
     x = torch.randn(20, 6, generator=g)
@@ -417,7 +425,8 @@ def test_save_and_load_round_trip(tmp_path, activation):
 
 def test_loader_rejects_unknown_or_inconsistent_files(tmp_path):
     from safetensors.torch import save_file
-    save_file({"W_enc": torch.zeros(3, 5), "W_dec": torch.zeros(5, 3), "b_enc": torch.zeros(5), "b_dec": torch.zeros(3)},
+    save_file({"W_enc": torch.zeros(3, 5), "W_dec": torch.zeros(5, 3), "b_enc": torch.zeros(5),
+               "b_dec": torch.zeros(3)},
               str(tmp_path / "sae_weights.safetensors"))
     (tmp_path / "cfg.json").write_text(json.dumps({"architecture": "gated", "d_in": 3, "d_sae": 5}))
     with pytest.raises(ValueError, match="unsupported"):

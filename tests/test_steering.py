@@ -24,8 +24,12 @@ def test_kl_from_clean():
         p = clean.softmax(-1)
         return (p * (clean - steered)).sum(-1).mean()
 
-    for mistake in (reversed_direction, summed_over_positions, raw_logits):
-        fails(checks.check_kl_from_clean, mistake)
+    def float64(clean, steered):                # a learner's code that promotes to float64 and never comes back
+        return solution(clean.double(), steered.double())
+
+    for mistake, why in ((reversed_direction, "reversed direction"), (summed_over_positions, "summed over"),
+                         (raw_logits, "raw logits"), (float64, "dtype torch.float64")):
+        fails(checks.check_kl_from_clean, mistake, match=why)
 
 
 def test_steerability_slopes():
@@ -43,16 +47,18 @@ def test_steerability_slopes():
     def endpoints_only(m, s):
         return (s[-1] - s[0]) / (m[-1] - m[0])
 
-    for mistake in (through_origin, centred_across_examples, endpoints_only):
-        fails(checks.check_steerability_slopes, mistake)
+    for mistake, why in ((through_origin, "through the origin"), (centred_across_examples, "across examples"),
+                         (endpoints_only, "end points")):
+        fails(checks.check_steerability_slopes, mistake, match=why)
 
 
 def test_readout_directions():
     solution, stub = solution_and_stub(SLUG, "readout_directions")
     checks.check_readout_directions(solution)
     fails(checks.check_readout_directions, stub)
-    fails(checks.check_readout_directions, lambda D: D.T.contiguous())             # only right for orthonormal D
-    fails(checks.check_readout_directions, lambda D: torch.linalg.pinv(D).T)      # transposed shape
+    fails(checks.check_readout_directions, lambda D: D.T.contiguous(), match="orthonormal")
+    fails(checks.check_readout_directions, lambda D: torch.linalg.pinv(D).T, match="shape")      # transposed
+    fails(checks.check_readout_directions, lambda D: torch.linalg.pinv(D.double()), match="float64")
 
 
 @pytest.mark.lm
@@ -71,12 +77,15 @@ def test_resid_at_last_token(lm):
 
     def mean_over_positions(model, texts, layer):
         name = f"blocks.{layer}.hook_resid_pre"
-        return torch.stack([model.run_with_cache(model.to_tokens(t), names_filter=name)[1][name][0, 1:].mean(0) for t in texts])
+        return torch.stack([model.run_with_cache(model.to_tokens(t), names_filter=name)[1][name][0, 1:].mean(0)
+                            for t in texts])
 
-    for mistake in (index_minus_one, resid_post, mean_over_positions):
-        fails(checks.check_resid_at_last_token, mistake, lm)
+    for mistake, why in ((index_minus_one, "some rows|padding"), (resid_post, "resid_pre|entering"),
+                         (mean_over_positions, "last real token|entering")):
+        fails(checks.check_resid_at_last_token, mistake, lm, match=why)
 
 
+@pytest.mark.lm
 def test_contrast_datasets_are_single_token_and_split_cleanly(lm):
     for name, items in DATASETS.items():
         assert len(items) >= 24, name

@@ -27,6 +27,7 @@ import jupytext
 import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
+HINT_MORE = re.compile(r"^\s*# \.\.\. (?P<more>.*)$")   # a hint continued on the next line(s)
 BEGIN = re.compile(r"^(?P<indent>\s*)# BEGIN SOLUTION(?:\s+hint:\s*(?P<hint>.*))?$")
 END = re.compile(r"^\s*# END SOLUTION\s*$")
 
@@ -45,10 +46,25 @@ def _raise_line(indent: str, message: str, width: int = 120) -> str:
     return f"{indent}raise NotImplementedError(\n{body}{indent})\n"
 
 
+def _join_hints(lines: list[str]) -> list[str]:
+    """Fold ``# ... more hint`` lines into the ``# BEGIN SOLUTION hint:`` line above them (one line per hint)."""
+    out: list[str] = []
+    for line in lines:
+        more = HINT_MORE.match(line.rstrip("\n"))
+        if more and out and BEGIN.match(out[-1].rstrip("\n")):
+            out[-1] = out[-1].rstrip("\n") + " " + more["more"].strip() + "\n"
+        else:
+            out.append(line)
+    return out
+
+
 def strip_solutions(text: str, source: str = "<solution>") -> str:
-    """Replace every marked solution block by a ``raise NotImplementedError`` with its hint."""
+    """Replace every marked solution block by a ``raise NotImplementedError`` with its hint.
+
+    A long hint continues on lines of the form ``# ... more words`` right below the BEGIN line.
+    """
     out, inside, start = [], False, 0
-    for number, line in enumerate(text.splitlines(keepends=True), start=1):
+    for number, line in enumerate(_join_hints(text.splitlines(keepends=True)), start=1):
         begin = BEGIN.match(line.rstrip("\n"))
         if begin:
             if inside:

@@ -291,39 +291,17 @@ def labelled_code_corpus(tokenizer, docs: list[Document], tokens_per_doc: int = 
     return corpus
 
 
-@torch.no_grad()
 def collect_resid(model, token_seqs: list[torch.Tensor], layers: list[int], hook: str = "hook_resid_pre",
                   batch_size: int = 8, skip_first: bool = True, progress: bool = True) -> dict[int, torch.Tensor]:
     """Residual-stream activations for many sequences: ``{layer: float32 [N, d_model]}``.
 
-    ``blocks.{layer}.{hook}`` for every layer in ``layers`` (``layers`` may include
-    ``n_layers``, meaning the final ``hook_resid_post``). Positions are concatenated in
-    sequence order; ``skip_first`` drops position 0 (BOS, the attention sink with a huge
-    norm). Sequences are right-padded within a batch and the padding is dropped again
-    (causal attention: padding on the right never changes earlier positions). The forward pass
-    stops after the last layer needed.
+    The residual stream entering each layer in ``layers`` (``n_layers`` means the last block's
+    output); an out-of-range layer raises ``IndexError``. Positions are concatenated in sequence
+    order; ``skip_first`` drops position 0 (BOS, the attention sink with a huge norm). A thin
+    wrapper of :func:`utils.activations.resid` (right padding, dropped again; the forward pass
+    stops after the last layer needed), kept for the chapters that call it by this name.
     """
-    from tqdm.auto import tqdm
-    n_layers = model.cfg.n_layers
-    names = {layer: (f"blocks.{layer}.{hook}" if layer < n_layers else f"blocks.{n_layers - 1}.hook_resid_post")
-             for layer in layers}
-    stop = max(layers) + 1
-    stop = None if stop >= n_layers else stop
-    out: dict[int, list[torch.Tensor]] = {layer: [] for layer in layers}
-    batches = range(0, len(token_seqs), batch_size)
-    for b in tqdm(batches, desc="activations", disable=not progress):
-        seqs = token_seqs[b: b + batch_size]
-        length = max(len(s) for s in seqs)
-        tokenizer = getattr(model, "tokenizer", None)
-        pad = getattr(tokenizer, "pad_token_id", None) or 0
-        batch = torch.full((len(seqs), length), pad, dtype=torch.long)
-        for i, s in enumerate(seqs):
-            batch[i, : len(s)] = s
-        device = next(model.parameters()).device
-        _, cache = model.run_with_cache(batch.to(device), names_filter=list(set(names.values())), stop_at_layer=stop)
-        for layer, name in names.items():
-            acts = cache[name].float().cpu()
-            for i, s in enumerate(seqs):
-                out[layer].append(acts[i, int(skip_first): len(s)].clone())
-        del cache
-    return {layer: torch.cat(chunks) for layer, chunks in out.items()}
+    from utils.activations import resid
+    if hook != "hook_resid_pre":
+        raise ValueError(f"hook={hook!r}: collect_resid reads the residual stream (hook_resid_pre) only")
+    return resid(model, token_seqs, layers, at="all", skip_first=skip_first, batch_size=batch_size, progress=progress)

@@ -9,6 +9,7 @@ because speed matters here: the loss only reads the last position, so
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -32,9 +33,14 @@ class ModAddData:
 
     @property
     def train_mask(self) -> torch.Tensor:
-        mask = torch.zeros(self.p * self.p, dtype=torch.bool)
+        mask = torch.zeros(self.p * self.p, dtype=torch.bool, device=self.tokens.device)
         mask[self.train_idx] = True
         return mask
+
+    def to(self, device) -> ModAddData:
+        """The same data with every tensor on ``device``."""
+        return dataclasses.replace(self, **{f.name: getattr(self, f.name).to(device)
+                                            for f in dataclasses.fields(self) if f.name != "p"})
 
 
 def make_data(p: int, frac_train: float, seed: int = 0, shuffle_labels: bool = False,
@@ -159,16 +165,28 @@ class Run:
         return model.eval()
 
 
+def _cpu_state(model: nn.Module) -> dict:
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+
+
 def train_grokking(data: ModAddData, steps: int, seed: int = 0, lr: float = 1e-3, weight_decay: float = 1.0,
                    betas=(0.9, 0.98), warmup: int = 10, log_every: int = 20, checkpoint_every: int = 100,
                    d_model: int = 128, n_heads: int = 4, d_mlp: int = 512, last_only: bool = True,
-                   desc: str = "training") -> Run:
+                   desc: str = "training", device=None) -> Run:
     """Full-batch AdamW on the training rows; history every ``log_every`` steps, a checkpoint
-    every ``checkpoint_every`` steps (and at step 0 and the end)."""
+    every ``checkpoint_every`` steps (and at step 0 and the end).
+
+    Trains on ``device`` (default :func:`utils.env.get_device`: the GPU when there is one); the
+    model is initialised on the CPU first, so a CPU run is the same as before, and the returned
+    model and checkpoints are on the CPU, next to ``data``.
+    """
+    from utils.env import get_device
+    device = torch.device(device) if device is not None else get_device()
     torch.manual_seed(seed)
-    model = OneLayerTransformer(data.p, d_model, n_heads, d_mlp)
-    x, y = data.tokens[data.train_idx], data.labels[data.train_idx]
-    checkpoints: dict[int, dict] = {0: copy.deepcopy(model.state_dict())}   # step 0 = initialisation
+    model = OneLayerTransformer(data.p, d_model, n_heads, d_mlp).to(device)
+    on_device = data.to(device)
+    x, y = on_device.tokens[on_device.train_idx], on_device.labels[on_device.train_idx]
+    checkpoints: dict[int, dict] = {0: _cpu_state(model)}   # step 0 = initialisation
 
     def loss_fn(step):
         logits = model(x, last_only=last_only)
@@ -176,13 +194,13 @@ def train_grokking(data: ModAddData, steps: int, seed: int = 0, lr: float = 1e-3
 
     def on_log(step, m):
         if step > 0 and (step % checkpoint_every == 0 or step == steps - 1):
-            checkpoints[step] = copy.deepcopy(m.state_dict())
-        return {**evaluate(m, data), "sum_sq_weights": sum_sq_weights(m)}
+            checkpoints[step] = _cpu_state(m)
+        return {**evaluate(m, on_device), "sum_sq_weights": sum_sq_weights(m)}
 
     start = time.perf_counter()
     history = train(model, loss_fn, steps, lr=lr, weight_decay=weight_decay, betas=betas, warmup=warmup,
                     log_every=log_every, on_log=on_log, desc=desc)
-    return Run(model.eval(), data, history, checkpoints, time.perf_counter() - start)
+    return Run(model.cpu().eval(), data, history, checkpoints, time.perf_counter() - start)
 
 
 def first_step(history: list[dict], key: str, threshold: float) -> int | None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import torch
 
+from utils.activations import next_token_loss
+
 
 def repeated_segment_batch(batch: int, n_ctx: int, d_vocab: int, min_len: int = 8, max_len: int = 16,
                            generator: torch.Generator | None = None, device=None):
@@ -54,6 +56,8 @@ def repeated_tokens(batch: int, seg_len: int, d_vocab: int, generator: torch.Gen
 
 
 def per_token_loss(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy of predicting ``tokens[:, i + 1]`` from ``logits[:, i]``: ``[batch, pos - 1]``."""
-    log_probs = logits[:, :-1].float().log_softmax(-1)
-    return -log_probs.gather(-1, tokens[:, 1:, None]).squeeze(-1)
+    """Cross-entropy of predicting ``tokens[:, i + 1]`` from ``logits[:, i]``: ``[batch, pos - 1]``.
+
+    The course's single next-token loss (:func:`utils.activations.next_token_loss`), per token.
+    """
+    return next_token_loss(logits, tokens, per_token=True)

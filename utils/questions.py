@@ -84,7 +84,8 @@ _CITIES = {
     "Marseille": "France", "Venice": "Italy", "Kyoto": "Japan", "Hamburg": "Germany", "Seville": "Spain",
     "Melbourne": "Australia", "Vancouver": "Canada", "Moscow": "Russia",
     "Cairo": "Egypt", "Athens": "Greece", "Lisbon": "Portugal", "Dublin": "Ireland", "Stockholm": "Sweden",
-    "Warsaw": "Poland", "Vienna": "Austria", "Budapest": "Hungary", "Bangkok": "Thailand", "Seoul": "South Korea", "Nairobi": "Kenya", "Lima": "Peru",
+    "Warsaw": "Poland", "Vienna": "Austria", "Budapest": "Hungary", "Bangkok": "Thailand", "Seoul": "South Korea",
+    "Nairobi": "Kenya", "Lima": "Peru",
     "Havana": "Cuba", "Oslo": "Norway", "Helsinki": "Finland", "Copenhagen": "Denmark",
 }
 _PLURALS = {

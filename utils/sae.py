@@ -298,7 +298,10 @@ def evaluate(sae: SAE, data: torch.Tensor, batch_size: int = 4096) -> dict[str, 
 
 
 def max_cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """For each row of ``a [..., p, d]``, its largest cosine similarity with a row of ``b [..., q, d]``: ``[..., p]``."""
+    """For each row of ``a [..., p, d]``, its largest cosine similarity with a row of ``b [..., q, d]``.
+
+    Returns ``[..., p]``.
+    """
     a = a / a.norm(dim=-1, keepdim=True).clamp_min(1e-12)
     b = b / b.norm(dim=-1, keepdim=True).clamp_min(1e-12)
     return (a @ b.transpose(-1, -2)).max(-1).values
@@ -350,7 +353,8 @@ def load_published_sae(path: str | Path, device=None, dtype=torch.float32) -> tu
 
 
 @torch.no_grad()
-def top_activations(sae: SAE, data: torch.Tensor, n_top: int, batch_size: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
+def top_activations(sae: SAE, data: torch.Tensor, n_top: int,
+                    batch_size: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
     """The ``n_top`` largest activations of every latent of a single SAE over ``data [N, d]``:
     ``(values [m, n_top], rows [m, n_top])``, largest first, on the SAE's device; ``rows`` index
     into ``data``."""

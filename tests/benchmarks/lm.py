@@ -2,7 +2,8 @@
 
 Measures in one run: ``load_lm()`` cold (a fresh interpreter, imports included, conversion
 cache present) and warm (a reload in a process that has loaded it before), the bridge's forward
-pass against the plain transformers model on the same batch (side by side, interleaved), and residual-stream caching throughput.
+pass against the plain transformers model on the same batch (side by side, interleaved), and
+residual-stream caching throughput.
 Prints a table and writes ``benchmark_lm.json`` to ``GLASSBOX_RESULTS_DIR`` (or the current folder).
 """
 from __future__ import annotations

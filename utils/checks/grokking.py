@@ -37,9 +37,11 @@ def check_fourier_basis(fourier_basis) -> None:
         if torch.allclose(gram - torch.diag(torch.diagonal(gram)), torch.zeros_like(gram), atol=1e-4) and \
                 not torch.allclose(torch.diagonal(gram), torch.ones(p, dtype=torch.float64), atol=1e-4):
             raise CheckFailed(f"the rows of fourier_basis({p}) are orthogonal but not of unit length "
-                              f"(squared lengths {torch.diagonal(gram)[:3].tolist()} ...): divide each row by its norm.")
+                              f"(squared lengths {torch.diagonal(gram)[:3].tolist()} ...): "
+                              "divide each row by its norm.")
         expect_close(gram, torch.eye(p), f"fourier_basis({p}) @ fourier_basis({p}).T", atol=1e-4,
-                     hint="The rows must be orthonormal: a constant row, then cos and sin of each frequency k = 1 .. (p-1)//2 "
+                     hint="The rows must be orthonormal: a constant row, then cos and sin of each frequency "
+                          "k = 1 .. (p-1)//2 "
                           "(an off-by-one in k repeats or aliases a frequency).")
         expect_close(basis[0], torch.full((p,), p ** -0.5), "row 0", atol=1e-5, hint="Row 0 is the constant 1/sqrt(p).")
         # Independent fact: projecting onto the basis is the real DFT (numpy.fft), rescaled.
@@ -56,7 +58,8 @@ def check_fourier_basis(fourier_basis) -> None:
             row = int(wrong_rows.nonzero()[0])
             raise CheckFailed(f"fourier_basis({p}) row {row} is not {'cos' if row % 2 else 'sin'} of frequency "
                               f"{(row + 1) // 2} (compared with numpy.fft). Row 2k-1 is cos(2*pi*k*x/p), row 2k is "
-                              "sin(2*pi*k*x/p), for k = 1 .. (p-1)//2: check the order of cos and sin, and for an off-by-one in k.")
+                              "sin(2*pi*k*x/p), for k = 1 .. (p-1)//2: check the order of cos and sin, "
+                              "and for an off-by-one in k.")
     passed("fourier_basis", "orthonormal, and matches numpy.fft for p = 5 and 13")
 
 
@@ -65,6 +68,11 @@ def check_freq_norms(freq_norms) -> None:
     p, d = 11, 6
     basis = _reference_basis(p)
     direction = torch.linspace(-1, 1, d, dtype=torch.float64)
+    # A constant embedding has no frequency at all.
+    constant = call(freq_norms, (torch.ones(p, dtype=torch.float64)[:, None] * direction[None, :]).float(), basis)
+    if torch.is_tensor(constant) and constant.shape == (p // 2,) and constant.abs().max() > 1e-3:
+        raise CheckFailed("a constant embedding (no wave at all) got a frequency norm: leave out row 0 (the constant) "
+                          "of basis @ W, then pair rows (2k-1, 2k).")
     # One pure frequency: cos(2 pi 3 x / p) times a fixed vector. Its norm is sqrt(p/2) * |direction|.
     W = (_cos(3, p)[:, None] * direction[None, :]).float()
     out = expect_tensor(call(freq_norms, W, basis), "freq_norms(W, basis)", shape=(p // 2,), dtype=torch.float32)
@@ -74,7 +82,8 @@ def check_freq_norms(freq_norms) -> None:
         raise CheckFailed(f"for W = cos(2*pi*3*x/p) (x) v the largest entry should be index 2 (frequency 3), got index "
                           f"{out.argmax().item()}. Index i holds frequency i + 1; the constant row 0 is left out.")
     expect_close(out, expected, "freq_norms on a pure frequency-3 embedding", atol=1e-4, rtol=1e-4,
-                 hint="Return the L2 norm (not its square) over the cos and sin rows of each frequency and all columns.")
+                 hint="Return the L2 norm (not its square) over the cos and sin rows of each frequency "
+                      "and all columns.")
     # A pure sine must count too.
     W = (_sin(4, p)[:, None] * direction[None, :]).float()
     out = call(freq_norms, W, basis)
@@ -119,7 +128,8 @@ def check_neuron_freq_fractions(neuron_freq_fractions) -> None:
         if not torch.allclose(out[i].double(), expected[i].double(), atol=1e-3):
             hints = {0: "Index i is frequency i + 1, and terms in a alone (coefficients (2k-1, 0), (2k, 0)) count for "
                         "frequency k, as do terms in b alone.",
-                     1: "The fraction is the squared Fourier coefficients of frequency k over the total, not their norm.",
+                     1: "The fraction is the squared Fourier coefficients of frequency k over the total, "
+                        "not their norm.",
                      2: "Leave the constant (0, 0) coefficient out of the total: an offset is not variance. And count "
                         "the product terms (cos_k x sin_k etc.), not only the terms in a or b alone.",
                      3: "A product of two different frequencies belongs to neither.",
@@ -178,6 +188,11 @@ def check_key_freq_component(key_freq_component) -> None:
     expect_close(call(key_freq_component, logits, [2, 5], basis), _project(logits, p, [2, 5]),
                  "the projection of random logits onto frequencies 2 and 5", atol=1e-3,
                  hint="Sum the projections over all the frequencies you are given.")
+    # float64 logits (as a stand-in for logits on another device): the result must follow them
+    out64 = call(key_freq_component, clock.double(), [3], basis.double())
+    if torch.is_tensor(out64) and out64.dtype != torch.float64:
+        raise CheckFailed(f"float64 logits came back as {out64.dtype}: a tensor you created has its own dtype (and "
+                          "device); build it from the logits, e.g. torch.zeros_like(logits).")
     passed("key_freq_component", "keeps cos(w(a+b-c)), drops other frequencies and a-b, matches least squares")
 
 
@@ -214,7 +229,8 @@ def check_progress_measures(progress_measures) -> None:
     swapped = (F.cross_entropy(kept[train_mask], labels[train_mask]).item(),
                F.cross_entropy(removed[~train_mask], labels[~train_mask]).item())
     if abs(out[0] - swapped[0]) < 1e-4 or abs(out[1] - swapped[1]) < 1e-4:
-        raise CheckFailed("a loss was computed on the wrong split: the restricted loss asks whether the key frequencies "
+        raise CheckFailed("a loss was computed on the wrong split: the restricted loss asks whether the key "
+                          "frequencies "
                           "alone already *generalise*, so it is measured on the test rows (~train_mask); the excluded "
                           "loss asks whether the model still needs them on the *training* rows (train_mask).")
     for (name, value), got in zip(expected.items(), out):

@@ -90,6 +90,12 @@ def check_copying_score(copying_score) -> None:
     expect_close(out, torch.tensor([1.0, 0.0, 2 / 6]), "scores of copy / shift / partial-copy heads", atol=1e-5,
                  hint="For each source token t (a row), ask whether the largest logit in that row is t itself; "
                       "return the fraction of rows where it is.")
+    # every own logit positive, but never the largest in its row (nor in its column): the score is 0
+    positive = torch.tensor([[[1.0, 3.0, 0.5], [0.5, 1.0, 3.0], [3.0, 0.5, 1.0]]])
+    got = call(copying_score, positive)
+    if torch.is_tensor(got) and got.numel() == 1 and abs(float(got) - 1.0) < 1e-6:
+        raise CheckFailed("you counted rows whose own logit is positive: a copying head makes the attended token's "
+                          "logit the *largest* in its row; compare row.argmax() with t.")
     # an asymmetric case: rows and columns give different answers
     asym = torch.tensor([[[1.0, 4.0, 0.0], [0.0, 5.0, 0.0], [0.0, 0.0, 3.0]]])
     got = call(copying_score, asym)
@@ -98,6 +104,15 @@ def check_copying_score(copying_score) -> None:
                           "when it attends to t, so take the argmax along the last axis.")
     expect_close(got, torch.tensor([2 / 3]), "an asymmetric example", atol=1e-5,
                  hint="Row 0's largest entry is in column 1, so token 0 is not copied.")
+    # another device: "meta" stands in for a GPU (shapes and devices, no values)
+    try:
+        on_meta = copying_score(full_ov.to("meta"))
+    except Exception as err:
+        if "device" in str(err).lower():
+            raise CheckFailed("copying_score fails on a GPU: a tensor you create is on the CPU while full_ov is not; "
+                              "create it on full_ov.device (torch.arange(n, device=full_ov.device)).") from err
+        raise
+    expect_tensor(on_meta, "copying_score(full_ov on another device)", shape=(3,), finite=False)
     passed("copying_score", "a copying head scores 1, a shifting head 0")
 
 

@@ -42,11 +42,15 @@ def check_zero_head_hook(zero_head_hook) -> None:
         raise CheckFailed("the hook should return the edited activation.")
     out = expect_tensor(out, "hook output", shape=z.shape, dtype=z.dtype)
     if out[:, :, 2].abs().sum() != 0:
-        raise CheckFailed("head 2 is not zeroed everywhere: the head axis of hook_z is axis 2 (batch, position, head, d_head).")
+        raise CheckFailed("head 2 is not zeroed everywhere: the head axis of hook_z is axis 2 "
+                          "(batch, position, head, d_head).")
     keep = [0, 1, 3]
     if not torch.equal(out[:, :, keep], z[:, :, keep]):
         raise CheckFailed("other heads changed: only head 2's slice should be zeroed.")
-    passed("zero_head_hook")
+    from utils.activations import head_ablation_hooks
+    expect_close(out, head_ablation_hooks([(0, 2)], how="zero")[0][1](z.clone(), None), "hook output vs the course's "
+                 "head_ablation_hooks", atol=0, hint="Zero head 2 at every batch row and position, nothing else.")
+    passed("zero_head_hook", "matches utils.activations.head_ablation_hooks")
 
 
 def check_add_vector_hook(add_vector_hook) -> None:
@@ -57,11 +61,18 @@ def check_add_vector_hook(add_vector_hook) -> None:
         raise CheckFailed("the hook should return the edited residual stream.")
     out = expect_tensor(out, "hook output", shape=resid.shape, dtype=resid.dtype)
     added = out - resid
-    if torch.allclose(added[:, :-1], torch.zeros_like(added[:, :-1])) and not torch.allclose(added, torch.zeros_like(added)):
+    if (torch.allclose(added[:, :-1], torch.zeros_like(added[:, :-1]))
+            and not torch.allclose(added, torch.zeros_like(added))):
         raise CheckFailed("the vector was added only at the last position: add it at every position.")
     expect_close(added, (2.5 * vector).expand_as(resid), "the added amount", atol=1e-5,
                  hint="Add coeff * vector at every batch row and position.")
-    passed("add_vector_hook")
+    from utils.activations import steering_hook
+    expect_close(out, steering_hook(vector, 2.5)(resid.clone(), None), "hook output vs the course's steering_hook",
+                 atol=1e-5)
+    # a float64 vector (as a learner may build one) must not turn a float32 residual stream into float64
+    out = call(call(add_vector_hook, vector.double(), 2.5), resid.clone(), None)
+    expect_tensor(out, "hook output for a float64 vector", shape=resid.shape, dtype=resid.dtype)
+    passed("add_vector_hook", "matches utils.activations.steering_hook, keeps the stream's dtype")
 
 
 def check_logit_lens(logit_lens, model) -> None:

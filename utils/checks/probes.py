@@ -46,11 +46,16 @@ def check_bracket_depths(bracket_depths) -> None:
 
 # ---------------------------------------------------------------------------------------------
 # Exercise 2: the Hewitt & Liang control task
-def _control_data(seed=2024, n_types=3000, occurrences=4):
+def _control_data(seed=2024, n_types=3000):
+    """Types of unequal frequency: half occur 8 times and are mostly label 0, half occur once and are mostly
+    labels 1 and 2. Over tokens the labels are about 0.73 / 0.19 / 0.08, over types 0.5 / 0.33 / 0.17."""
     rng = np.random.default_rng(seed)
+    frequent = np.arange(n_types) < n_types // 2
+    occurrences = np.where(frequent, 8, 1)
     types = np.repeat(np.arange(n_types), occurrences)
-    # real labels: a function of the type for most tokens, with a skewed distribution (0.6 / 0.3 / 0.1)
-    labels = rng.choice(3, size=n_types, p=[0.6, 0.3, 0.1])[types]
+    type_labels = np.where(frequent, rng.choice(3, size=n_types, p=[0.8, 0.15, 0.05]),
+                           rng.choice(3, size=n_types, p=[0.2, 0.5, 0.3]))
+    labels = type_labels[types]                            # real labels: a function of the type for most tokens
     labels[rng.random(len(types)) < 0.05] = -1            # some tokens have no label
     order = rng.permutation(len(types))
     return types[order] + 1000, labels[order]
@@ -71,19 +76,22 @@ def check_control_task(control_task) -> None:
             raise CheckFailed("the same token type got different control labels. The control task draws one label per "
                               "*type* and gives it to every occurrence; relabelling each occurrence is just noise that "
                               "no probe can learn.")
-    drawn = np.bincount(np.array(list(per_type.values())), minlength=3) / len(per_type)
-    empirical = np.bincount(labels[valid], minlength=3) / valid.sum()
-    if np.abs(drawn - empirical).max() > 0.04:
-        raise CheckFailed(f"the fraction of types given each control label is {np.round(drawn, 2).tolist()}, but labels "
-                          f"should be drawn from the task's empirical distribution {np.round(empirical, 2).tolist()}.")
     agree = (out[valid] == labels[valid]).mean()
+    empirical = np.bincount(labels[valid], minlength=3) / valid.sum()
     chance = (empirical ** 2).sum()
     if agree > chance + 0.05:
-        raise CheckFailed(f"control labels agree with the real labels on {agree:.0%} of tokens (independent draws would "
-                          f"agree on about {chance:.0%}): the control must be random, not derived from the real label.")
+        raise CheckFailed(f"control labels agree with the real labels on {agree:.0%} of tokens (independent "
+                          f"draws would agree on about {chance:.0%}): the control must be random, not derived from "
+                          "the real label.")
+    drawn = np.bincount(np.array(list(per_type.values())), minlength=3) / len(per_type)
+    if np.abs(drawn - empirical).max() > 0.04:
+        raise CheckFailed(f"the fraction of types given each control label is {np.round(drawn, 2).tolist()}, "
+                          "but labels should be drawn from the task's empirical distribution "
+                          f"{np.round(empirical, 2).tolist()} over labelled *tokens* (not over types, not uniform).")
     again = call(control_task, types, labels, 0)
     if not np.array_equal(again, out):
-        raise CheckFailed("control_task is not reproducible: use a generator seeded with `seed` (np.random.default_rng(seed)).")
+        raise CheckFailed("control_task is not reproducible: use a generator seeded with `seed` "
+                          "(np.random.default_rng(seed)).")
     other = call(control_task, types, labels, 1)
     if np.array_equal(other, out):
         raise CheckFailed("a different seed gave the same control labels: the seed should drive the random draw.")
@@ -170,13 +178,15 @@ def check_spectrum_matched(spectrum_matched) -> None:
         expected = np.linalg.svd(weight.double().numpy(), compute_uv=False)
         got = np.linalg.svd(out.double().numpy(), compute_uv=False)
         expect_close(torch.tensor(got), torch.tensor(expected), f"singular values of spectrum_matched(W {shape})",
-                     atol=1e-4, rtol=1e-4, hint="Build Q1 @ diag(S) @ Q2.T with orthonormal Q1 [m, r] and Q2 [n, r], "
-                     "r = min(m, n), and S the singular values of W. A Gaussian matrix of the same norm does not keep them.")
+                     atol=1e-4, rtol=1e-4, hint="Build Q1 @ diag(S) @ Q2.T with orthonormal Q1 [m, r] and Q2 "
+                     "[n, r], r = min(m, n), and S the singular values of W. A Gaussian matrix of the same norm does "
+                     "not keep them.")
         u, _, vh = np.linalg.svd(weight.double().numpy(), full_matrices=False)
         u2, _, vh2 = np.linalg.svd(out.double().numpy(), full_matrices=False)
         if abs(u[:, 0] @ u2[:, 0]) > 0.9 or abs(vh[0] @ vh2[0]) > 0.9:
-            raise CheckFailed(f"for W {shape} the top singular vectors survived (left overlap {abs(u[:, 0] @ u2[:, 0]):.2f}, "
-                              f"right {abs(vh[0] @ vh2[0]):.2f}): rotate *both* sides with random orthogonal matrices.")
+            raise CheckFailed(f"for W {shape} the top singular vectors survived (left overlap "
+                              f"{abs(u[:, 0] @ u2[:, 0]):.2f}, right {abs(vh[0] @ vh2[0]):.2f}): rotate *both* sides "
+                              "with random orthogonal matrices.")
     weight = torch.randn(30, 10, generator=gen)
     a = call(spectrum_matched, weight, torch.Generator().manual_seed(3))
     b = call(spectrum_matched, weight, torch.Generator().manual_seed(3))
@@ -185,4 +195,23 @@ def check_spectrum_matched(spectrum_matched) -> None:
         raise CheckFailed("the same generator seed gave different matrices: draw all randomness from `generator`.")
     if torch.allclose(a, c):
         raise CheckFailed("different generator seeds gave the same matrix: draw the random factors from `generator`.")
-    passed("spectrum_matched", "same singular values as numpy's SVD, new singular vectors on both sides")
+    out = call(spectrum_matched, weight.double(), torch.Generator().manual_seed(3))
+    if not isinstance(out, torch.Tensor) or out.dtype != torch.float64:
+        raise CheckFailed(f"a float64 weight came back as {getattr(out, 'dtype', type(out).__name__)}: "
+                          "return the result in the weight's own dtype (.to(weight.dtype)).")
+    # Uniformly random (Haar) factors: W's top singular pair becomes (Q1[:, 0], Q2[:, 0]) up to a joint sign, and
+    # the product of their first entries is positive in half of the draws. Q from a plain QR is not uniform:
+    # LAPACK fixes the signs of R's diagonal, so Q's first column always starts with the same sign.
+    diagonal = torch.zeros(12, 8)
+    diagonal[range(8), range(8)] = torch.linspace(3.0, 1.0, 8)
+    same_sign = []
+    for seed in range(40):
+        u, _, vh = torch.linalg.svd(call(spectrum_matched, diagonal, torch.Generator().manual_seed(seed)).double(),
+                                    full_matrices=False)
+        same_sign.append(float(u[0, 0] * vh[0, 0]) > 0)
+    share = float(np.mean(same_sign))
+    if not 0.15 <= share <= 0.85:
+        raise CheckFailed(f"the random factors are not uniformly random: in {share:.0%} of 40 draws Q1[:, 0] and "
+                          "Q2[:, 0] start with the same sign (uniform: about half). QR fixes the signs of R's "
+                          "diagonal; fold them into Q: q * torch.sign(torch.diagonal(r)).")
+    passed("spectrum_matched", "same singular values as numpy's SVD, uniformly random singular vectors on both sides")

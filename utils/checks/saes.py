@@ -40,7 +40,8 @@ def check_topk_activation(topk_activation) -> None:
             hint = " Choose the k largest *values*, not the largest magnitudes."
         elif (out != 0).sum(0).max() > 0 and (out != 0).sum(1).max() > 2:
             hint = " Keep k entries per row (per input, along the latent axis), not per column."
-        raise CheckFailed(f"topk_activation(pre, k=2) =\n{out}\nexpected\n{expected}.{hint}")
+        shown = [[round(v, 2) for v in row] for row in out.tolist()]
+        raise CheckFailed(f"topk_activation(pre, k=2) = {shown}, expected {expected.tolist()}.{hint}")
     # Random case: per row, exactly the k largest positive entries survive with their values.
     generator = torch.Generator().manual_seed(0)
     pre = torch.randn(7, 40, generator=generator)
@@ -110,7 +111,8 @@ def check_sae_metrics(sae_metrics) -> None:
                     "the TopK (sae.encode), at most k per input.")
         elif abs(got["l0"] - ref["l0"] / sae.d_sae) < 1e-5:
             hint = " L0 is a count of active latents per input, not a fraction."
-        raise CheckFailed(f"l0 = {got['l0']:.4f}, expected {ref['l0']:.4f} (mean number of active latents per input).{hint}")
+        raise CheckFailed(f"l0 = {got['l0']:.4f}, expected {ref['l0']:.4f} (mean number of active latents per "
+                          f"input).{hint}")
     if abs(got["fvu"] - ref["fvu"]) > 1e-4 * max(1.0, ref["fvu"]):
         with torch.no_grad():
             x_hat = sae.decode(sae.encode(x))
@@ -118,15 +120,18 @@ def check_sae_metrics(sae_metrics) -> None:
         hint = ""
         if abs(got["fvu"] - err / float((x ** 2).sum())) < 1e-5:
             hint = (" You divided by the raw second moment Σ‖x‖². The variance is measured around the mean: "
-                    "Σ‖x − mean(x)‖², otherwise a constant offset (common in real activations) makes any SAE look good.")
+                    "Σ‖x − mean(x)‖², otherwise a constant offset (common in real activations) makes any SAE look "
+                    "good.")
         elif abs(got["fvu"] - float((((x - x_hat) ** 2).mean(0) / x.var(0, unbiased=False)).mean())) < 1e-5:
             hint = (" You averaged per-dimension ratios. Use the total: Σ over inputs and dimensions of the squared "
                     "error, over Σ of the squared deviations from the mean.")
         raise CheckFailed(f"fvu = {got['fvu']:.5f}, expected {ref['fvu']:.5f}.{hint}")
     if abs(got["dead_fraction"] - ref["dead_fraction"]) > 1e-6:
-        raise CheckFailed(f"dead_fraction = {got['dead_fraction']:.4f}, expected {ref['dead_fraction']:.4f}: the share of "
+        raise CheckFailed(f"dead_fraction = {got['dead_fraction']:.4f}, expected {ref['dead_fraction']:.4f}: the "
+                          f"share of "
                           "latents that are zero on *every* input of x.")
-    passed("sae_metrics", f"L0 {ref['l0']:.1f}, FVU {ref['fvu']:.3f}, dead {ref['dead_fraction']:.2f} on a hand-made SAE")
+    passed("sae_metrics", f"L0 {ref['l0']:.1f}, FVU {ref['fvu']:.3f}, dead {ref['dead_fraction']:.2f} on a "
+                          f"hand-made SAE")
 
 
 # ----------------------------------------------------------------------------- exercise 3
@@ -137,7 +142,8 @@ def check_feature_recovery(feature_recovery) -> None:
     learned = torch.tensor([[5.0, 0.0, 0.0], [0.0, 0.3, 0.4], [0.0, 0.0, -2.0], [0.2, 0.05, 0.0]])
     true[1] *= 2.0                                     # true features need not be unit length either
     expected = torch.tensor([1.0, 0.6, 0.8])
-    out = expect_tensor(call(feature_recovery, learned.clone(), true.clone()), "feature_recovery(learned [4, 3], true [3, 3])",
+    out = expect_tensor(call(feature_recovery, learned.clone(), true.clone()), "feature_recovery(learned [4, 3], "
+                                                                               "true [3, 3])",
                         shape=(3,), dtype=torch.float32)
     if out.max() > 1.0 + 1e-5:
         raise CheckFailed(f"feature_recovery gave {out.tolist()}: a cosine similarity is at most 1. Normalise both the "
@@ -154,7 +160,8 @@ def check_feature_recovery(feature_recovery) -> None:
                         shape=(2,), dtype=torch.float32)
     expect_close(out, torch.tensor([1.0, 0.1 / math.sqrt(1.01)]), "feature_recovery(learned [2, 2], true [2, 2])",
                  atol=1e-4, hint="The maximum runs over the learned directions, one value per true feature "
-                                 "(here feature 1 is barely found, although every learned direction has a close true feature).")
+                                 "(here feature 1 is barely found, although every learned direction has a close "
+                                 "true feature).")
     passed("feature_recovery", "signed cosine of each true feature with its closest learned direction")
 
 
@@ -166,13 +173,15 @@ def check_mfr_penalty(mfr_penalty) -> None:
     out = _number(call(mfr_penalty, same), "mfr_penalty(three SAEs with the same directions)")
     if abs(out) > 1e-5:
         raise CheckFailed(f"three SAEs whose decoder rows are the same directions (permuted, rescaled) should have "
-                          f"penalty 0, got {out:.4f}. Compare *directions* (cosine similarity) and match each latent to "
+                          f"penalty 0, got {out:.4f}. Compare *directions* (cosine similarity) and match each "
+                          f"latent to "
                           "its most similar latent in the other SAE, whatever their order.")
     eye = torch.eye(6)
     disjoint = torch.stack([eye[:2], eye[2:4], eye[4:6]])                                 # mutually orthogonal
     out = _number(call(mfr_penalty, disjoint), "mfr_penalty(three mutually orthogonal SAEs)")
     if abs(out - 1.0) > 1e-5:
-        hint = " Leave out the pairs of an SAE with itself: its cosine with itself is 1." if abs(out - 2 / 3) < 1e-4 else ""
+        self_pairs = abs(out - 2 / 3) < 1e-4
+        hint = " Leave out the pairs of an SAE with itself: its cosine with itself is 1." if self_pairs else ""
         raise CheckFailed(f"three SAEs with mutually orthogonal decoders should have penalty 1, got {out:.4f}.{hint}")
     # Two SAEs, hand-computed. SAE 0 = {e0, e1}; SAE 1 = {e0, e0}: every latent of SAE 1 finds e0 (cos 1),
     # while e1 in SAE 0 finds nothing (cos 0). Mean over the ordered pairs (0→1: 0.5, 1→0: 1.0) = 0.75.
@@ -235,9 +244,12 @@ def _reference_ce(model, tokens, hook_name, reconstruct) -> dict:
         return hook
     with torch.no_grad():
         clean = _next_token_loss(model(tokens), tokens)
-        spliced = _next_token_loss(model.run_with_hooks(tokens, fwd_hooks=[(hook_name, replace(reconstruct))]), tokens)
-        ablated = _next_token_loss(model.run_with_hooks(tokens, fwd_hooks=[(hook_name, replace(torch.zeros_like))]), tokens)
-    return {"clean": clean, "spliced": spliced, "ablated": ablated, "recovered": (ablated - spliced) / (ablated - clean)}
+        spliced = _next_token_loss(model.run_with_hooks(tokens, fwd_hooks=[(hook_name, replace(reconstruct))]),
+                                   tokens)
+        ablated = _next_token_loss(model.run_with_hooks(tokens, fwd_hooks=[(hook_name, replace(torch.zeros_like))]),
+                                   tokens)
+    recovered = (ablated - spliced) / (ablated - clean)
+    return {"clean": clean, "spliced": spliced, "ablated": ablated, "recovered": recovered}
 
 
 def check_ce_loss_recovered(ce_loss_recovered) -> None:
@@ -256,23 +268,27 @@ def check_ce_loss_recovered(ce_loss_recovered) -> None:
         ref = _reference_ce(model, tokens, name, fn)
         out = call(ce_loss_recovered, model, tokens.clone(), name, fn)
         if not isinstance(out, dict) or not {"clean", "spliced", "ablated", "recovered"} <= set(out):
-            raise CheckFailed("ce_loss_recovered should return a dict with keys 'clean', 'spliced', 'ablated', 'recovered'.")
+            raise CheckFailed("ce_loss_recovered should return a dict with keys 'clean', 'spliced', 'ablated', "
+                              "'recovered'.")
         got = {k: _number(out[k], f"['{k}']") for k in ("clean", "spliced", "ablated", "recovered")}
         if abs(got["clean"] - ref["clean"]) > 1e-4:
             raise CheckFailed(f"clean loss {got['clean']:.4f}, expected {ref['clean']:.4f}: the mean cross-entropy of "
                               "predicting tokens[:, 1:] from logits[:, :-1], with no hook.")
         if abs(got["ablated"] - ref["ablated"]) > 1e-4:
-            raise CheckFailed(f"zero-ablated loss {got['ablated']:.4f}, expected {ref['ablated']:.4f}: set the residual "
+            raise CheckFailed(f"zero-ablated loss {got['ablated']:.4f}, expected {ref['ablated']:.4f}: set the "
+                              f"residual "
                               "to zero at positions 1: only, and leave position 0 (the attention sink) as it is.")
         if abs(got["spliced"] - ref["spliced"]) > 1e-4:
             raise CheckFailed(f"with {label} the spliced loss is {got['spliced']:.4f}, expected {ref['spliced']:.4f}: "
-                              "replace the residual at positions 1: by reconstruct(residual[:, 1:]) and leave position 0.")
+                              "replace the residual at positions 1: by reconstruct(residual[:, 1:]) and leave "
+                              "position 0.")
         if abs(got["recovered"] - ref["recovered"]) > 1e-4:
             hint = ""
             if abs(got["recovered"] - (1 - ref["recovered"])) < 1e-4:
                 hint = " That is one minus the answer: the formula is inverted."
             raise CheckFailed(f"with {label}, recovered = {got['recovered']:.4f}, expected {ref['recovered']:.4f} = "
-                              f"(ablated − spliced) / (ablated − clean): 1 when splicing costs nothing, 0 when it is as bad "
+                              f"(ablated − spliced) / (ablated − clean): 1 when splicing costs nothing, 0 when it "
+                              f"is as bad "
                               f"as deleting the residual.{hint}")
     passed("ce_loss_recovered", "clean, spliced and zero-ablated losses with position 0 untouched")
 
@@ -327,7 +343,8 @@ def check_purity_gain(purity_gain) -> None:
     out = out.double()
     if abs(float(out[0])) > 1e-6:
         raise CheckFailed(f"a latent whose top activations are all one token type (whose label never varies) gained "
-                          f"{float(out[0]):.3f}; it should gain 0. Compare with the labels each top activation's *own type* "
+                          f"{float(out[0]):.3f}; it should gain 0. Compare with the labels each top activation's "
+                          f"*own type* "
                           "would give, not with the label distribution of the whole data set.")
     if abs(float(out[1])) > 1e-6:
         q = counts / counts.sum(1, keepdim=True)
@@ -336,7 +353,8 @@ def check_purity_gain(purity_gain) -> None:
         if abs(float(out[1]) - (1 / 3 - with_replacement)) < 1e-6:
             hint = (" Two different occurrences of the same type are drawn *without* replacement: their chance of "
                     "sharing a label is Σ_c n_c (n_c − 1) / (n (n − 1)), not Σ_c q_c².")
-        raise CheckFailed(f"the four occurrences of type 1 (two of each label) gained {float(out[1]):.3f}; it should gain 0: "
+        raise CheckFailed(f"the four occurrences of type 1 (two of each label) gained {float(out[1]):.3f}; it "
+                          f"should gain 0: "
                           f"their labels are exactly what the type allows.{hint}")
     expect_close(out, expected, "purity_gain on a hand-made case", atol=1e-6,
                  hint="gain = (share of pairs i ≠ j with the same label) − (the same share expected when labels are "
