@@ -2,6 +2,12 @@
 import pytest
 
 
+@pytest.fixture(autouse=True)
+def _results_elsewhere(tmp_path, monkeypatch):
+    """Unit tests record into a temporary folder, never into the chapters' results/."""
+    monkeypatch.setenv("GLASSBOX_RESULTS_DIR", str(tmp_path / "results"))
+
+
 @pytest.fixture(scope="session")
 def lm():
     """The embedded LM, loaded once for every test that needs it."""
