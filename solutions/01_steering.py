@@ -11,26 +11,33 @@
 # %% [markdown]
 # # 01 · Steering vectors, and why they are unreliable
 #
+# **The question.** Can we change what a model does by adding one vector to its residual
+# stream — and when it seems to work, is it steering a *behaviour*, or only pushing up the
+# logits of the words we built the vector from?
+#
 # **What you will learn**
-# - build a steering vector from one contrast pair (activation addition) and from many pairs
-#   (contrastive mean difference), and add it to a real model's residual stream;
-# - measure what steering *does* (a dose–response curve) and what it *costs* (KL divergence
-#   from the unsteered model on neutral text);
-# - measure steerability per example, and find the examples that steer the wrong way;
-# - test the vector against its controls: a random vector of equal norm, a vector from
-#   shuffled labels, and simply asking in the prompt;
+# - build steering vectors two ways: activation addition from one prompt pair, and the mean
+#   difference over many contrast pairs;
+# - choose the layer and the size of the push on validation prompts, at equal *relative* push
+#   across layers, and pay attention to the cost (KL divergence on unrelated text);
+# - score a behaviour on **words and templates the vector never saw**, so that token identity
+#   cannot pass for steering;
+# - beat the controls that would expose an artefact: equal-norm random vectors (a distribution,
+#   not one draw), a shuffled-label vector, the **unembedding direction** of the construction
+#   words (pure token priming), and a prompt that asks for the behaviour;
+# - measure unreliability: per-prompt steerability, the anti-steerable fraction with its
+#   interval, and what predicts steerability;
 # - see why the direction that best *reads* a feature is not the one that best *writes* it.
 #
 # **Papers**: Turner et al. 2023, "Steering Language Models With Activation Engineering"
 # (arXiv 2308.10248); Rimsky/Panickssery et al. 2023, "Steering Llama 2 via Contrastive
 # Activation Addition" (arXiv 2312.06681); Tan et al. 2024, "Analysing the Generalisation and
 # Reliability of Steering Vectors" (arXiv 2407.12404); Braun et al. 2025, "Understanding
-# (Un)Reliability of Steering Vectors in Language Models" (arXiv 2505.22637); Brumley et al.
-# 2024, "Comparing Bottom-Up and Top-Down Steering Approaches on In-Context Learning Tasks"
-# (arXiv 2411.07213).
+# (Un)Reliability of Steering Vectors in Language Models" (arXiv 2505.22637); Im & Li 2025,
+# "A Unified Understanding and Evaluation of Steering Methods" (arXiv 2502.02716).
 #
 # **Time**: about 90 minutes. **Runs on**: CPU (fast scale, a few minutes) or GPU (full
-# scale: more pairs, a bigger hub model through the same code).
+# scale: more layers and pushes, more random draws, a hub chat model through the same code).
 
 # %%
 # Set-up. On Colab this fetches the course and installs what Colab lacks; everywhere it puts the course on the path.
@@ -51,272 +58,651 @@ SETUP = setup("01_steering")
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
+import scipy.stats
 import torch
 import torch.nn.functional as F
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
 from tqdm.auto import tqdm
 
 from utils import activations as act
 from utils import stats
-from utils.checks.steering import (check_kl_from_clean, check_readout_directions, check_resid_at_last_token,
-                                   check_steerability_slopes)
-from utils.contrast_pairs import DATASETS, split
-from utils.controls import require_disjoint, require_equal_norm, require_labels_shuffled
+from utils.behaviours import BEHAVIOURS, split_templates
+from utils.checks.steering import (check_anti_steerable_fraction, check_choose_setting, check_equal_norm_random,
+                                   check_pair_differences, check_steerability_slopes)
+from utils.controls import require_disjoint, require_equal_norm
 from utils.models import load_lm
-from utils.plotting import lines, slider_or_static
+from utils.plotting import slider_or_static
 from utils.report import claim, record
 
 # %% tags=["parameters"]
 MODEL_NAME = None                                 # None = the embedded SmolLM2-135M-Instruct
-SWEEP_LAYERS = scale(fast=[3, 6, 10, 15, 20], full=list(range(2, 28, 2)))
-COEFFS = scale(fast=[0.0, 0.5, 1.0, 2.0, 4.0, 8.0], full=[0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0])
-N_TRAIN = scale(fast=12, full=16)                 # contrast pairs per dataset (the rest are test prompts)
-MULTIPLIERS = [-1.0, -0.5, 0.0, 0.5, 1.0]
-N_RANDOM = scale(fast=20, full=50)                # equal-norm random vectors per control (vs their 95th percentile)
-CAA_LAYER = 10
-CAA_CLAIMED = ["sentiment", "formality", "french", "topic"]   # datasets with claims against the controls (see part 2)
+LAYER_FRACTIONS = scale(fast=[0.2, 0.35, 0.5, 0.65, 0.8], full=[i / 20 for i in range(2, 18)])   # of the depth
+PUSHES = scale(fast=[0.125, 0.25, 0.5], full=[0.0625, 0.125, 0.25, 0.5, 0.75])   # × the layer's typical resid norm
+ACTADD_PUSHES = scale(fast=[1.0, 2.0, 4.0, 8.0], full=[0.5, 1.0, 2.0, 4.0, 8.0, 16.0])   # one-pair vector (§1)
+KL_BUDGET = 1.0                                   # nats on neutral text: the most a chosen setting may cost
+MULTIPLIERS = [-1.0, -0.5, 0.0, 0.5, 1.0]         # × the chosen push, for per-prompt steerability
+N_RANDOM = scale(fast=20, full=100)               # equal-norm random vectors per control (vs their 95th percentile)
+TEMPLATE_SPLIT = (0.5, 0.25, 0.25)                # templates: build the vector / choose layer+push / report
+ACTADD_PAIR = ("I love", "I hate")                # after Turner et al.'s Love − Hate (same token count)
+MAX_ROWS = 256                                    # sequences per forward pass (memory vs speed)
 
 # %%
 model = load_lm(MODEL_NAME)
-cfg = model.cfg
+tokenizer = model.tokenizer
 generator = torch.Generator().manual_seed(SETUP.seed)
-steer, resid_name = act.steering_hook, act.resid_name    # the course's steering hook (one coefficient per row allowed)
+LAYERS = sorted({act.layer_at(model, f) for f in LAYER_FRACTIONS})
+d_model = model.cfg.d_model
+print(f"{act.n_layers(model)} layers; sweeping resid_pre layers {LAYERS}")
 
 
-def per_row(coeffs, n):
-    """Coefficients repeated for ``n`` prompts each: ``[c0]*n + [c1]*n + ...``."""
-    return torch.tensor(coeffs, dtype=torch.float32).repeat_interleave(n)
+def token_ids(words):
+    """The first token of each word (a single token for every course word on the embedded model)."""
+    return torch.tensor([tokenizer(w, add_special_tokens=False).input_ids[0] for w in words])
 
 
-def random_like(vector, n):
-    """``n`` random directions, each rescaled to ``vector``'s norm: ``[n, d_model]``."""
-    draws = torch.randn(n, vector.shape[-1], generator=generator)
-    draws = draws / draws.norm(dim=-1, keepdim=True) * vector.norm()
-    require_equal_norm(draws, vector, what="random control vectors")
-    return draws
+def prompt_tokens(prompts):
+    """Right-padded tokens ``[batch, pos]`` (the model's BOS first) and each prompt's length."""
+    return act.pad_right([model.to_tokens(p)[0].cpu() for p in prompts], tokenizer.pad_token_id or 0)
+
+
+def steered_logprobs(prompts, layer, deltas):
+    """Next-token log-probs at each prompt's last token with each delta added at ``layer``.
+
+    ``deltas``: ``[n_deltas, d_model]`` (added at every position but 0, the attention sink) or
+    ``[n_deltas, pos, d_model]`` (added position by position from position 0: activation
+    addition). The layers below ``layer`` are run once; each steered pass starts at ``layer``
+    (``act.logits_from``).
+    Returns ``[n_deltas, n_prompts, vocab]``.
+    """
+    tokens, lengths = prompt_tokens(prompts)
+    resid = act.resid_batch(model, tokens, [layer], lengths)[layer]                    # [batch, pos, d_model]
+    out = []
+    with torch.no_grad():
+        for chunk in deltas.split(max(1, MAX_ROWS // len(prompts))):
+            if chunk.dim() == 2:
+                push = chunk[:, None, None, :].expand(-1, 1, resid.shape[1], -1).clone()  # [chunk, 1, pos, d]
+                push[:, :, 0] = 0.0                                                  # position 0 left alone
+            else:
+                n = min(chunk.shape[1], resid.shape[1])
+                push = torch.zeros(len(chunk), 1, *resid.shape[1:])
+                push[:, 0, :n] = chunk[:, :n]
+            x = (resid[None] + push.to(resid)).flatten(0, 1)                          # [chunk * batch, pos, d]
+            last = act.logits_from(model, x, layer, lengths.repeat(len(chunk)))
+            out.append(last.float().log_softmax(-1).cpu())
+    return torch.cat(out).view(len(deltas), len(prompts), -1)
+
+
+def lexicon_score(logprobs, towards, away):
+    """The behaviour score: ``log P(any towards word) − log P(any away word)`` at the next token."""
+    return logprobs[..., token_ids(towards)].logsumexp(-1) - logprobs[..., token_ids(away)].logsumexp(-1)
+
+
+# The cost of a push: KL(clean ‖ steered) of the next-token distributions over a neutral paragraph.
+NEUTRAL_TEXT = ("The train leaves the station at nine in the morning and reaches the coast a little after noon. "
+                "Passengers can buy tickets at the counter or from the machines near the main entrance. "
+                "On weekdays the first service starts early, and the timetable changes twice a year.")
+neutral_tokens = model.to_tokens(NEUTRAL_TEXT)
+with torch.no_grad():
+    clean_neutral = model(neutral_tokens)[0, 1:]                                      # [pos - 1, vocab]
+neutral_resid = act.resid_of_texts(model, [NEUTRAL_TEXT], LAYERS, at="all")
+typical_norm = {layer: neutral_resid[layer].norm(dim=-1).median().item() for layer in LAYERS}
+print("typical residual norm by layer (median over neutral tokens, position 0 left out):",
+      {layer: round(v, 1) for layer, v in typical_norm.items()})
+
+
+def neutral_cost(layer, deltas):
+    """KL(clean ‖ steered) on the neutral text, one value per delta (``[n, d_model]`` or ``[n, pos, d_model]``)."""
+    costs = []
+    with torch.no_grad():
+        for delta in deltas:
+            with act.steer(model, layer, delta, skip_first=delta.dim() == 1):
+                steered = model(neutral_tokens)[0, 1:]
+            costs.append(act.kl_from_clean(clean_neutral, steered).item())
+    return np.array(costs)
 
 # %% [markdown]
-# ## 1. Activation addition: one pair, one layer
+# Why a *relative* push? The residual stream grows with depth (printed above): the same vector
+# is a nudge at a late layer and a shove at an early one. So we never compare layers at "the
+# same coefficient"; a push of 0.25 means a vector whose norm is a quarter of the typical
+# residual norm *at that layer*.
 #
-# Turner et al. take two prompts that differ in the concept we care about — say "Love" and
-# "Hate" — run both, and subtract their residual streams at one layer. Adding the difference
-# to an unrelated prompt's forward pass nudges the continuation towards the concept.
+# ## 1. Activation addition: one prompt pair
 #
-# We use one sentence pair, average over its positions (the first position, the attention
-# sink, is left out: its norm is a hundred times the rest and says nothing about the sentence).
+# Turner et al. run two short prompts that differ in a concept — "Love" and "Hate" — and
+# subtract their residual streams **position by position** at one layer. During generation
+# the difference is added to the first positions of a new prompt. Their first example: the
+# model's continuation turns towards the concept.
 #
-# Which layer? We try several and keep the best — and a choice must not be judged on the data
-# that made it. So the neutral prompts are split in two: half **select** the layer, the other
-# half **evaluate** it, together with a control: random vectors of the same norm.
+# We measure the effect as the lexicon score of sentiment: how much more probable the next
+# token is to be one of the sentiment behaviour's *towards* words (excellent, amazing, ...)
+# than one of its *away* words (poor, dreadful, ...). Neither list shares a token with the pair,
+# "I love" and "I hate" (this tokenizer splits "Hate" in two, so the pair needs a shared "I").
+#
+# Two exercises come first, because everything below depends on them: the control, and a
+# choice that is not judged on the data that made it.
+#
+# ### Exercise 1 — random vectors of equal norm
+# Difficulty 🔴⚪⚪ · Importance 🔵🔵🔵 · ~10 min
+#
+# The first control of any steering vector: does *any* push of the same size do as much? One
+# random vector can be lucky, so we draw many and compare with the 95th percentile of their
+# effects. Random *directions* must be uniform on the sphere (every direction equally likely),
+# and each must have exactly the steering vector's norm.
 
 # %%
-LOVE = "I love this so much. It is wonderful and it makes me happy."
-HATE = "I hate this so much. It is terrible and it makes me angry."
+def equal_norm_random(vector: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:
+    """``n`` random directions, uniform on the sphere, each with ``vector``'s norm. Returns ``[n, d_model]``."""
+    # BEGIN SOLUTION hint: a standard normal vector, divided by its own norm, is uniform on the sphere
+    draws = torch.randn(n, vector.shape[-1], generator=generator)
+    return draws / draws.norm(dim=-1, keepdim=True) * vector.norm()
+    # END SOLUTION
+
+
+check_equal_norm_random(equal_norm_random)
+
+# %% [markdown]
+# ### Exercise 2 — choose on validation, within a budget
+# Difficulty 🔴⚪⚪ · Importance 🔵🔵🔵 · ~10 min
+#
+# A sweep gives, for each setting (layer, push), an effect measured on **validation** prompts
+# and a cost (KL on neutral text). Pick the setting with the largest effect among those that
+# cost at most `kl_budget`, and return it as a `stats.Choice` that remembers the units it was
+# chosen on — the notebook then checks that none of them is used to report the result.
+
+# %%
+def choose_setting(effect: dict, cost: dict, kl_budget: float, chosen_on) -> stats.Choice:
+    """The setting with the largest validation ``effect`` among those with ``cost <= kl_budget``.
+
+    ``effect``, ``cost``: ``{setting: float}`` with the same keys; ``chosen_on``: the validation units.
+    Raises ``ValueError`` when no setting is within the budget.
+    """
+    # BEGIN SOLUTION hint: filter the settings by cost, then stats.choose(scores, chosen_on=...)
+    affordable = {setting: value for setting, value in effect.items() if cost[setting] <= kl_budget}
+    if not affordable:
+        raise ValueError(f"no setting costs at most {kl_budget} nats; cheapest: {min(cost.values()):.2f}")
+    return stats.choose(affordable, chosen_on=chosen_on)
+    # END SOLUTION
+
+
+check_choose_setting(choose_setting)
+
+# %% [markdown]
+# The pair, aligned by position (both prompts must have the same number of tokens), and the
+# neutral prompts it will be added to, split into a half that **selects** the layer and push
+# and a half that **evaluates** them.
+
+# %%
 NEUTRAL_PROMPTS = ["Yesterday I went to the", "My neighbour told me that the", "In the morning we usually",
                    "The report on the new road says", "When the bus finally arrived, I", "I think that my new job is",
                    "After lunch, the children", "The letter from the council was", "On the way home we saw a",
                    "The meeting next week will", "Our teacher said that the", "Last summer my family and I",
                    "The shop on the corner has", "At the station there was a", "This afternoon I want to",
-                   "The weather forecast for Sunday is"]
-prompt_split = stats.split_units(np.arange(len(NEUTRAL_PROMPTS)), fractions=(0.0, 0.5, 0.5))
-SELECT, EVALUATE = prompt_split.val, prompt_split.test          # indices into NEUTRAL_PROMPTS
-require_disjoint(SELECT, EVALUATE, what="layer-selection and evaluation prompts")
-NEUTRAL_TEXT = ("The train leaves the station at nine in the morning and reaches the coast a little after noon. "
-                "Passengers can buy tickets at the counter or from the machines near the main entrance.")
-TARGET_WORDS = [" love", " wonderful", " happy", " great", " beautiful", " amazing"]
-target_ids = torch.tensor([model.to_single_token(w) for w in TARGET_WORDS])
+                   "The weather forecast for Sunday is", "My grandmother always says that", "The new film at the",
+                   "Before the exam, the students", "The old man on the bench"]
+prompt_split = stats.split_units(np.arange(len(NEUTRAL_PROMPTS)), fractions=(0.0, 0.5, 0.5), seed=SETUP.seed)
+SELECT, EVALUATE = prompt_split.val, prompt_split.test                     # indices into NEUTRAL_PROMPTS
+require_disjoint(SELECT, EVALUATE, what="selection and evaluation prompts")
+sentiment = BEHAVIOURS["sentiment"]
+pair_tokens, _ = prompt_tokens(list(ACTADD_PAIR))
+assert pair_tokens.shape[1] == len(model.to_tokens(ACTADD_PAIR[0])[0]) == len(model.to_tokens(ACTADD_PAIR[1])[0]), \
+    "activation addition needs a pair with the same number of tokens"
+require_disjoint(pair_tokens.flatten().tolist(), token_ids(sentiment.towards + sentiment.away).tolist(),
+                 what="the pair's tokens and the scored words")
+pair_resid = act.resid_batch(model, pair_tokens, LAYERS)
+pair_diff = {layer: (pair_resid[layer][0] - pair_resid[layer][1]).float().cpu() for layer in LAYERS}  # [pos, d]
+print("row norms of the difference at the first sweep layer (position 0 is the shared BOS):",
+      pair_diff[LAYERS[0]].norm(dim=-1).round(decimals=1).tolist())
 
 
-def mean_resid(text, layer):
-    """The residual stream at ``layer``, averaged over the text's positions after the first."""
-    return act.resid_of_texts(model, [text], [layer], at="all")[layer].mean(0)
+def actadd_delta(layer, push):
+    """The pair difference rescaled so its largest row is ``push`` × the typical residual norm at ``layer``."""
+    diff = pair_diff[layer]
+    return diff / diff.norm(dim=-1).max() * push * typical_norm[layer]
 
 
-def prompt_tokens(prompts):
-    """Right-padded tokens ``[batch, pos]`` and each prompt's length."""
-    return act.pad_right([model.to_tokens(p)[0].cpu() for p in prompts], model.tokenizer.pad_token_id or 0)
+def sentiment_shift(prompts, layer, deltas):
+    """Change of the sentiment lexicon score per delta: ``[n_deltas, n_prompts]``."""
+    base = lexicon_score(steered_logprobs(prompts, layer, torch.zeros(1, d_model)), sentiment.towards,
+                         sentiment.away)
+    return lexicon_score(steered_logprobs(prompts, layer, deltas), sentiment.towards, sentiment.away) - base
 
 
-def last_logits(prompts, hooks=()):
-    """Logits at each prompt's last real token (prompts are right-padded)."""
-    tokens, lengths = prompt_tokens(prompts)
-    with torch.no_grad():
-        logits = model.run_with_hooks(tokens, fwd_hooks=list(hooks))
-    return act.at_last(logits, lengths)
+select_prompts = [NEUTRAL_PROMPTS[i] for i in SELECT]
+actadd_effect, actadd_cost = {}, {}
+for layer in tqdm(LAYERS, desc="activation addition: layers"):
+    deltas = torch.stack([actadd_delta(layer, p) for p in ACTADD_PUSHES])
+    shifts = sentiment_shift(select_prompts, layer, deltas).mean(1)
+    costs = neutral_cost(layer, deltas)
+    for push, shift, kl in zip(ACTADD_PUSHES, shifts.tolist(), costs):
+        actadd_effect[layer, push], actadd_cost[layer, push] = shift, kl
+actadd_choice = choose_setting(actadd_effect, actadd_cost, KL_BUDGET, chosen_on=SELECT)
+require_disjoint(actadd_choice, EVALUATE, what="selection and evaluation prompts")
+ACTADD_LAYER, ACTADD_PUSH = actadd_choice.option
+
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.5))
+for push in ACTADD_PUSHES:
+    axes[0].plot(LAYERS, [actadd_effect[layer, push] for layer in LAYERS], "o-", label=f"push {push}")
+    axes[1].plot(LAYERS, [actadd_cost[layer, push] for layer in LAYERS], "o-", label=f"push {push}")
+axes[0].set(xlabel="layer", ylabel="shift of the sentiment score", title="effect (selection prompts)")
+axes[1].set(xlabel="layer", ylabel="KL on neutral text (nats)", title="cost", yscale="log")
+axes[1].axhline(KL_BUDGET, color="grey", ls="--", lw=0.8)
+axes[0].legend()
+plt.tight_layout()
+plt.show()
+print(f"chosen on {len(SELECT)} selection prompts: layer {ACTADD_LAYER}, push {ACTADD_PUSH} "
+      f"(shift {actadd_choice.score:+.2f}, KL {actadd_cost[actadd_choice.option]:.2f} nats)")
 
 # %% [markdown]
-# The **cost** of steering: how far the steered model's next-token distributions move away
-# from the unsteered model's on neutral text that has nothing to do with love or hate.
-#
-# ### Exercise 1 — KL divergence from the clean model
-# Difficulty 🔴⚪⚪ · Importance 🔵🔵🔵 · ~10 min
-#
-# Return the mean over positions of KL(clean ‖ steered), computed from logits.
+# Now the evaluation prompts, against random position-aligned differences: each row of a
+# random control has the norm of the same row of the real difference.
 
 # %%
-def kl_from_clean(clean_logits: torch.Tensor, steered_logits: torch.Tensor) -> torch.Tensor:
-    """Mean over positions of KL(P_clean || P_steered). Inputs ``[position, vocab]`` logits; returns a scalar."""
-    # BEGIN SOLUTION hint: KL(P||Q) = sum_v P(v) (log P(v) - log Q(v)); use log_softmax on both
-    clean_logp = clean_logits.log_softmax(-1)
-    steered_logp = steered_logits.log_softmax(-1)
-    return (clean_logp.exp() * (clean_logp - steered_logp)).sum(-1).mean()
+evaluate_prompts = [NEUTRAL_PROMPTS[i] for i in EVALUATE]
+delta = actadd_delta(ACTADD_LAYER, ACTADD_PUSH)                                         # [pos, d_model]
+random_rows = torch.stack([equal_norm_random(row, N_RANDOM, generator) for row in delta], dim=1)  # [draw, pos, d]
+for row in range(len(delta)):
+    require_equal_norm(random_rows[:, row], delta[row], what="random activation-addition rows")
+shifts = sentiment_shift(evaluate_prompts, ACTADD_LAYER, torch.cat([delta[None], random_rows])).numpy()
+actadd_shift, random_actadd = shifts[0], shifts[1:].mean(1)                             # per prompt; per draw
+actadd_p95 = float(np.percentile(np.abs(random_actadd), 95))
+print(f"held-out shift {actadd_shift.mean():+.2f} (prompts from {actadd_shift.min():+.2f} to "
+      f"{actadd_shift.max():+.2f});"
+      f" {N_RANDOM} random differences: median {np.median(random_actadd):+.2f}, 95th percentile of |shift| "
+      f"{actadd_p95:.2f}")
+actadd_ci = stats.bootstrap_ci(actadd_shift)
+verdict = "beats" if actadd_ci[0] > actadd_p95 else "does not reliably beat"
+print(f"95% CI of the held-out shift {actadd_ci[0]:+.2f} to {actadd_ci[1]:+.2f}: one pair {verdict} random pairs")
+
+# %% [markdown]
+# Read the verdict with its interval. On this model a one-pair difference that differs at a
+# single position ("love" vs "hate") is a weak push for held-out sentiment words: on seeds 0–2
+# its interval does not clear the random 95th percentile, so the chapter makes no claim here —
+# the pair is too small a sample of the concept. That is the reason to average many pairs,
+# which is the next section.
+
+# %% [markdown]
+# And what it does to generated text (greedy decoding; the difference sits on the first
+# positions of the prompt, as in the paper):
+
+# %%
+def greedy(prompt, n=16, layer=None, delta=None):
+    """Greedy continuation; with ``delta``, the residual stream at ``layer`` is edited in every forward pass."""
+    tokens = model.to_tokens(prompt)
+    for _ in range(n):
+        with torch.no_grad():
+            if delta is None:
+                logits = model(tokens)
+            else:
+                with act.steer(model, layer, delta, skip_first=delta.dim() == 1):
+                    logits = model(tokens)
+        tokens = torch.cat([tokens, logits[:, -1:].argmax(-1).to(tokens)], dim=1)
+    return model.to_string(tokens[0, 1:])
+
+
+for prompt in evaluate_prompts[:2]:
+    print(f"  unsteered: {greedy(prompt)!r}")
+    print(f"  love−hate: {greedy(prompt, layer=ACTADD_LAYER, delta=delta)!r}\n")
+
+# %% [markdown]
+# ## 2. Mean difference over many pairs — scored on words it never saw
+#
+# One pair is noisy. Contrastive activation addition averages over many pairs that share a
+# prompt and differ only in the completion: the residual stream at the completion token of
+# `prompt + " great"` minus that of `prompt + " awful"`.
+#
+# Here is the trap the chapter is built around. The vector is read at the completion token, so
+# it contains the difference of the two words' embeddings — and in this model the embedding
+# and unembedding are tied. Scoring the vector by `logit(" great") − logit(" awful")` would
+# measure, in part, that the vector *is* " great" − " awful". So each behaviour in
+# `utils/behaviours.py` comes with
+#
+# - **templates** split whole into train (build the vector), validation (choose the layer and
+#   push) and test (report);
+# - **construction pairs** used only to build the vector;
+# - a **scored lexicon** sharing no token with the construction pairs: the score of a prompt
+#   is `log P(any towards word) − log P(any away word)` at its next token.
+#
+# Even so, held-out words of the same meaning have similar embeddings: the **unembedding
+# baseline** below asks whether the model's computation adds anything to the words' own
+# direction.
+
+# %%
+for b in BEHAVIOURS.values():
+    print(f"{b.name:>12}: builds from {b.pairs[0]} …  scores {b.towards[:3]} … vs {b.away[:3]} …  "
+          f"e.g. {b.items([0])[0].prompt!r}")
+
+# %% [markdown]
+# ### Exercise 3 — the contrast pair differences
+# Difficulty 🔴🔴⚪ · Importance 🔵🔵🔵 · ~15 min
+#
+# For each pair of texts `(towards, away)` — a prompt completed both ways — return the
+# residual stream entering `layer` at the **completion token** (the last real token of each
+# text) of `towards` minus that of `away`. The steering vector is their mean; the spread of the
+# individual differences is what section 3 studies.
+
+# %%
+def pair_differences(model, pairs: list[tuple[str, str]], layers: list[int]) -> dict[int, torch.Tensor]:
+    """``{layer: [n_pairs, d_model]}``: resid_pre at the last token of ``towards`` minus that of ``away``."""
+    # BEGIN SOLUTION hint: act.resid_of_texts(model, texts, layers, at="last") reads each text's last real token
+    towards = act.resid_of_texts(model, [t for t, _ in pairs], layers, at="last")
+    away = act.resid_of_texts(model, [a for _, a in pairs], layers, at="last")
+    return {layer: towards[layer] - away[layer] for layer in layers}
     # END SOLUTION
 
 
-check_kl_from_clean(kl_from_clean)
+check_pair_differences(pair_differences, model)
 
 # %% [markdown]
-# Now the sweep: for each layer and coefficient, the log-probability of the "love" words at
-# the next token of each neutral prompt (the effect), and the KL on neutral text (the cost).
+# Build every behaviour's differences on its train templates (and, for section 3, on its
+# validation templates), then sweep layer × push on the **validation** templates with the
+# held-out lexicon. The construction words and the scored words never overlap, nor do the
+# templates of the three splits: the checks below enforce it.
 
 # %%
-neutral_tokens = model.to_tokens(NEUTRAL_TEXT)
-with torch.no_grad():
-    clean_text_logits = model(neutral_tokens)[0, 1:]
-pair_vectors = {}
-effect_by_prompt = np.zeros((len(SWEEP_LAYERS), len(COEFFS), len(NEUTRAL_PROMPTS)))
-cost = np.zeros((len(SWEEP_LAYERS), len(COEFFS)))
-for i, layer in enumerate(tqdm(SWEEP_LAYERS, desc="layer sweep")):
-    pair_vectors[layer] = mean_resid(LOVE, layer) - mean_resid(HATE, layer)
-    # all coefficients in one batch: the prompts (and the neutral text) repeated once per coefficient
-    hook = [(resid_name(layer), steer(pair_vectors[layer], per_row(COEFFS, len(NEUTRAL_PROMPTS))))]
-    logp = last_logits(NEUTRAL_PROMPTS * len(COEFFS), hook).log_softmax(-1)
-    effect_by_prompt[i] = logp[:, target_ids].logsumexp(-1).view(len(COEFFS), -1).numpy()
-    with torch.no_grad():
-        steered = model.run_with_hooks(neutral_tokens.repeat(len(COEFFS), 1),
-                                       fwd_hooks=[(resid_name(layer), steer(pair_vectors[layer], per_row(COEFFS, 1)))])
-    cost[i] = [kl_from_clean(clean_text_logits, steered[j, 1:]).item() for j in range(len(COEFFS))]
-effect = effect_by_prompt[:, :, SELECT].mean(-1)          # plotted and chosen on: the selection prompts only
-fig, axes = plt.subplots(1, 3, figsize=(15, 3.5))
-lines(COEFFS, {f"layer {l}": effect[i] for i, l in enumerate(SWEEP_LAYERS)}, ax=axes[0], xlabel="coefficient",
-      ylabel="log P(a love word)", title="effect")
-lines(COEFFS, {f"layer {l}": cost[i] for i, l in enumerate(SWEEP_LAYERS)}, ax=axes[1], xlabel="coefficient",
-      ylabel="KL from clean (nats)", title="cost")
-for i, layer in enumerate(SWEEP_LAYERS):
-    axes[2].plot(cost[i], effect[i] - effect[i, 0], "o-", label=f"layer {layer}")
-axes[2].set(xlabel="cost: KL (nats)", ylabel="effect: gain in log P", title="what you get for what you pay",
-            xscale="symlog")
-axes[2].legend()
+splits, diffs, val_diffs, vectors = {}, {}, {}, {}
+for name, b in tqdm(BEHAVIOURS.items(), desc="contrast pairs"):
+    splits[name] = split_templates(b, TEMPLATE_SPLIT, seed=SETUP.seed)
+    s = splits[name]
+    require_disjoint(s.train, s.val, what=f"{name}: train and validation templates")
+    require_disjoint(s.train, s.test, what=f"{name}: train and test templates")
+    require_disjoint(s.val, s.test, what=f"{name}: validation and test templates")
+    built_from = set(token_ids(sorted(set().union(*b.construction_words()))).tolist())
+    require_disjoint(built_from, token_ids(b.towards + b.away).tolist(), what=f"{name}: construction and scored words")
+    diffs[name] = pair_differences(model, b.construction(b.items(s.train)), LAYERS)
+    val_diffs[name] = pair_differences(model, b.construction(b.items(s.val)), LAYERS)
+    vectors[name] = {layer: d.mean(0) for layer, d in diffs[name].items()}
+
+
+def unit(v):
+    return v / v.norm(dim=-1, keepdim=True)
+
+
+def behaviour_shift(name, items, layer, deltas):
+    """Change of the behaviour's lexicon score per delta ``[n_deltas, n_items]``, and the KL at the scored token."""
+    b, prompts = BEHAVIOURS[name], [it.prompt for it in items]
+    logprobs = steered_logprobs(prompts, layer, torch.cat([torch.zeros(1, d_model), deltas]))
+    scores = lexicon_score(logprobs, b.towards, b.away)
+    kl = (logprobs[:1].exp() * (logprobs[:1] - logprobs[1:])).sum(-1)                  # [n_deltas, n_items]
+    return scores[1:] - scores[:1], kl
+
+
+val_effect, val_cost, choices = {}, {}, {}
+for name, b in tqdm(BEHAVIOURS.items(), desc="layer × push sweep"):
+    val_items = b.items(splits[name].val)
+    val_effect[name], val_cost[name] = {}, {}
+    for layer in LAYERS:
+        deltas = torch.stack([unit(vectors[name][layer]) * p * typical_norm[layer] for p in PUSHES])
+        shift, _ = behaviour_shift(name, val_items, layer, deltas)
+        for push, value, kl in zip(PUSHES, shift.mean(1).tolist(), neutral_cost(layer, deltas)):
+            val_effect[name][layer, push], val_cost[name][layer, push] = value, kl
+    val_units = [(name, t) for t in splits[name].val]
+    choices[name] = choose_setting(val_effect[name], val_cost[name], KL_BUDGET, chosen_on=val_units)
+    require_disjoint(choices[name], [(name, t) for t in splits[name].test], what=f"{name}: choice and test templates")
+
+fig, axes = plt.subplots(1, len(BEHAVIOURS), figsize=(3.2 * len(BEHAVIOURS), 3), sharey=True)
+for ax, name in zip(axes, BEHAVIOURS):
+    for push in PUSHES:
+        ax.plot(LAYERS, [val_effect[name][layer, push] for layer in LAYERS], "o-", label=f"push {push}")
+    ax.set(title=name, xlabel="layer")
+axes[0].set(ylabel="validation shift of the score")
+axes[0].legend()
 plt.tight_layout()
+plt.show()
+for name, c in choices.items():
+    layer, push = c.option
+    print(f"{name:>12}: layer {layer}, push {push} chosen on validation templates "
+          f"(shift {c.score:+.2f}, KL on neutral text {val_cost[name][c.option]:.2f} nats)")
+
+# %% [markdown]
+# ### The test templates, against every baseline
+#
+# At the chosen setting, on test templates (never used to build or choose), each behaviour's
+# vector meets four competitors, all pushed with the same norm at the same layer:
+#
+# - **random**: `N_RANDOM` equal-norm random directions; the vector must beat the 95th
+#   percentile of their |mean shift|;
+# - **shuffled labels**: the mean of the same pair differences with the sign of a random half
+#   flipped — the same activations, the labels turned to noise (a fully random sign flip
+#   would mostly give back ± the vector itself when the pairs agree);
+# - **unembedding**: the mean unembedding column of the construction words' *towards* side
+#   minus that of their *away* side. If the vector does no better than this, it is token
+#   priming: the model's computation adds nothing to the words' own directions;
+# - **prompting** comes after, at matched cost.
+
+# %%
+W_U = model.unembed.W_U.detach().float().cpu()                                          # [d_model, vocab]
+
+
+def unembedding_direction(b):
+    towards, away = b.construction_words()
+    return W_U[:, token_ids(sorted(towards))].mean(1) - W_U[:, token_ids(sorted(away))].mean(1)
+
+
+def shuffled_label_vector(d):
+    """The mean of the differences with the sign of a random half flipped: ``[d_model]``."""
+    signs = torch.ones(len(d))
+    signs[torch.randperm(len(d), generator=generator)[: len(d) // 2]] = -1.0
+    assert abs(signs.sum()) <= 1, "half the signs must be flipped: otherwise the vector comes back"
+    return (signs[:, None] * d).mean(0)
+
+
+test_shift, baselines, random_p95 = {}, {}, {}
+for name, b in tqdm(BEHAVIOURS.items(), desc="test templates"):
+    layer, push = choices[name].option
+    size = push * typical_norm[layer]
+    v = unit(vectors[name][layer]) * size
+    controls = {"unembedding": unit(unembedding_direction(b)) * size,
+                "shuffled labels": unit(shuffled_label_vector(diffs[name][layer])) * size}
+    randoms = equal_norm_random(v, N_RANDOM, generator)
+    require_equal_norm(torch.stack([*controls.values(), *randoms]), v, what=f"{name}: control vectors")
+    shift, _ = behaviour_shift(name, b.items(splits[name].test), layer, torch.stack([v, *controls.values(), *randoms]))
+    shift = shift.numpy()
+    test_shift[name] = shift[0]
+    baselines[name] = dict(zip(controls, shift[1: 1 + len(controls)]))
+    random_p95[name] = float(np.percentile(np.abs(shift[1 + len(controls):].mean(1)), 95))
+
+vs = {name: {kind: stats.paired_bootstrap(test_shift[name], base) for kind, base in baselines[name].items()}
+      for name in BEHAVIOURS}
+for name in BEHAVIOURS:
+    print(f"{name:>12}: mean difference {test_shift[name].mean():+.2f} | random p95 {random_p95[name]:.2f} | "
+          + " | ".join(f"{kind} {baselines[name][kind].mean():+.2f} (difference {d.value:+.2f}, "
+                       f"95% CI {d.ci[0]:+.2f} to {d.ci[1]:+.2f})" for kind, d in vs[name].items()))
+
+fig, ax = plt.subplots(figsize=(10, 3.5))
+width = 0.2
+for k, (label, values) in enumerate({"mean difference": [test_shift[n].mean() for n in BEHAVIOURS],
+                                     "unembedding": [baselines[n]["unembedding"].mean() for n in BEHAVIOURS],
+                                     "shuffled labels": [baselines[n]["shuffled labels"].mean() for n in BEHAVIOURS],
+                                     "random p95 |shift|": [random_p95[n] for n in BEHAVIOURS]}.items()):
+    ax.bar(np.arange(len(BEHAVIOURS)) + (k - 1.5) * width, values, width, label=label)
+ax.set_xticks(np.arange(len(BEHAVIOURS)), list(BEHAVIOURS))
+ax.axhline(0, color="grey", lw=0.5)
+ax.set(ylabel="shift of the held-out lexicon score", title="test templates, equal norm, chosen layer")
+ax.legend()
 plt.show()
 
 # %%
-gain = effect - effect[:, :1]
-one, half = COEFFS.index(1.0), COEFFS.index(0.5)
-layer_choice = stats.choose({layer: gain[i, one] for i, layer in enumerate(SWEEP_LAYERS)}, chosen_on=SELECT)
-require_disjoint(layer_choice, EVALUATE, what="layer-selection and evaluation prompts")
-ACTADD_LAYER = layer_choice.option
-best = SWEEP_LAYERS.index(ACTADD_LAYER)
-print("gain in log P on the selection prompts, by layer (rows) and coefficient (columns):\n", np.round(gain, 2))
-print(f"layer chosen on {len(SELECT)} selection prompts: {ACTADD_LAYER}; KL by coefficient:", np.round(cost[best], 3))
-
-# On the held-out evaluation prompts: the gain at coefficient 1, against random vectors of the same norm.
-held_out = effect_by_prompt[best][:, EVALUATE]                                    # [coeff, prompt]
-eval_prompts = [NEUTRAL_PROMPTS[i] for i in EVALUATE]
-random_vectors = random_like(pair_vectors[ACTADD_LAYER], N_RANDOM)
-per_prompt_vectors = random_vectors.repeat_interleave(len(EVALUATE), 0)[:, None]   # one random vector per row
-with act.edit_resid(model, ACTADD_LAYER, lambda x: x + per_prompt_vectors.to(x)):
-    random_logp = last_logits(eval_prompts * N_RANDOM).log_softmax(-1)
-random_gain = (random_logp[:, target_ids].logsumexp(-1).view(N_RANDOM, -1).numpy() - held_out[0]).mean(1)
-actadd_gain = stats.paired_bootstrap(held_out[one], held_out[0])
-print(f"held-out gain at coefficient 1: {actadd_gain.value:+.2f}; {N_RANDOM} random vectors of equal norm: "
-      f"median {np.median(random_gain):+.2f}, 95th percentile {np.percentile(random_gain, 95):+.2f}")
-claim("actadd_beats_random", actadd_gain.value, ">", np.percentile(random_gain, 95), ci=actadd_gain.ci,
-      why="on held-out prompts the love-hate vector raises log P(love words) more than 95% of random vectors")
-step = stats.paired_bootstrap(held_out[one], held_out[half])
-claim("actadd_effect_rises", step.value, ">", 0.0, ci=step.ci,
-      why="on held-out prompts, coefficient 1 raises log P(love words) more than coefficient 0.5")
-claim("actadd_cost_rises", np.diff(cost[best]).min(), ">", 0.0,
-      why="the KL on neutral text grows with every step of the coefficient")
-peak = COEFFS[int(np.argmax(held_out.mean(1)))]
-print(f"on held-out prompts the effect peaks at coefficient {peak} (of {COEFFS}); "
-      f"KL there {cost[best, COEFFS.index(peak)]:.2f},"
-      f" at the largest coefficient {cost[best, -1]:.2f}")
+beats_random = {name: stats.bootstrap_ci(test_shift[name])[0] > random_p95[name] for name in BEHAVIOURS}
+print("lower end of the 95% CI above the random 95th percentile:", beats_random)
+claim("behaviours_beating_random", sum(beats_random.values()), ">=", len(BEHAVIOURS) / 2,
+      why="on at least half the behaviours, the vector steers held-out words on held-out templates more than 95% "
+          "of equal-norm random vectors (the whole interval above)")
+beats_shuffled = {name: vs[name]["shuffled labels"].ci[0] > 0 for name in BEHAVIOURS}
+print("lower end of the 95% CI of (vector − shuffled labels) above 0:", beats_shuffled)
+claim("behaviours_beating_shuffled", sum(beats_shuffled.values()), ">=", len(BEHAVIOURS) / 2,
+      why="on at least half the behaviours the labels matter: the shuffled-label vector steers less (whole interval)")
+# Which side of the unembedding baseline each behaviour lands on varies with the seed's split of
+# templates, so the claims count behaviours; the per-behaviour verdicts are printed.
+verdicts = {name: "vector better" if vs[name]["unembedding"].ci[0] > 0 else
+            "unembedding better" if vs[name]["unembedding"].ci[1] < 0 else "no difference"
+            for name in BEHAVIOURS}
+print("mean difference vs the unembedding baseline (95% CI of the difference):", verdicts)
+claim("priming_explains_most", sum(v != "vector better" for v in verdicts.values()), ">=", len(BEHAVIOURS) / 2,
+      why="on most behaviours the construction words' own unembedding steers as well as the vector, or better")
+wins = sum(v == "vector better" for v in verdicts.values())
+print(f"the vector beats the unembedding on {wins} of {len(BEHAVIOURS)} behaviours "
+      "(not claimed: which one changes with the seed, and with five tests one can be luck)")
 
 # %% [markdown]
-# The effect rises with the coefficient (the claims above, on prompts that did not choose the
-# layer) — and so does the cost: compare the printed KL at the effect's peak with the KL at the
-# largest coefficient. Read the continuations: at small coefficients the text drifts towards
-# the concept; at large ones it stops being text.
+# Read the table before the claims. Most behaviours beat their random vectors, on words and
+# templates the vector never saw (the printed dictionary says which: a behaviour whose
+# interval reaches into the random distribution has not shown it steers). But look at the unembedding
+# column. Where it steers as much as the mean difference — or more — the honest reading is
+# that the "behaviour" vector works by pushing up the words of the same meaning, which share
+# the construction words' output direction: **token priming**. On most behaviours that is
+# what happens here (the claim), and where the model's own difference does beat the words'
+# directions, it is a different behaviour for each seed's split of templates: at 135M
+# parameters this experiment does not show steering beyond priming.
+#
+# ### A prompting baseline, at the same cost
+#
+# Steering is worth its price only if it does something prompting cannot. We compare the two
+# at **matched cost**: the KL divergence each causes at the scored token of the test prompts.
+# Steering's effect is read off its dose–response curve at the KL the instruction causes.
 
 # %%
-def continuation(coeff, layer=ACTADD_LAYER, prompt="Yesterday I went to the", n=16):
-    with model.hooks(fwd_hooks=[(resid_name(layer), steer(pair_vectors[layer], coeff))]):
-        return model.generate(prompt, max_new_tokens=n, do_sample=False, verbose=False)
-
-
-for c in (0.0, 4.0, 16.0):
-    print(f"coefficient {c:>4}: {continuation(c)!r}")
+INSTRUCTIONS = {"sentiment": "Describe things warmly and positively. ", "temperature": "It is a heatwave. ",
+                "size": "Everything here is gigantic. ", "french": "Écrivez en français. ",
+                "sport": "We only ever talk about sport. "}
+DOSES = sorted({m for m in MULTIPLIERS if m != 0} | {1.5, 2.0})                            # × the chosen push
+prompting, dose_shift = {}, {}
+for name, b in tqdm(BEHAVIOURS.items(), desc="prompting"):
+    items = b.items(splits[name].test)
+    plain = steered_logprobs([it.prompt for it in items], 0, torch.zeros(1, d_model))[0]
+    told = steered_logprobs([INSTRUCTIONS[name] + it.prompt for it in items], 0, torch.zeros(1, d_model))[0]
+    effect = (lexicon_score(told, b.towards, b.away) - lexicon_score(plain, b.towards, b.away)).mean().item()
+    kl = (plain.exp() * (plain - told)).sum(-1).mean().item()
+    layer, push = choices[name].option
+    doses = torch.stack([unit(vectors[name][layer]) * push * typical_norm[layer] * k for k in DOSES])
+    dose_shift[name], dose_kl = behaviour_shift(name, items, layer, doses)             # kept for section 3
+    positive = [i for i, k in enumerate(DOSES) if k > 0]
+    matched = float(np.interp(kl, dose_kl[positive].mean(1).numpy(), dose_shift[name][positive].mean(1).numpy()))
+    prompting[name] = {"prompt_shift": effect, "prompt_kl": kl, "steer_shift_at_matched_kl": matched,
+                       "steer_kl_range": [float(dose_kl[positive].mean(1).min()),
+                                          float(dose_kl[positive].mean(1).max())]}
+    print(f"{name:>12}: instruction shift {effect:+.2f} at KL {kl:.2f} nats; steering at the same KL {matched:+.2f}"
+          f" (steering KL over the doses: {prompting[name]['steer_kl_range'][0]:.2f}–"
+          f"{prompting[name]['steer_kl_range'][1]:.2f})")
 
 # %% [markdown]
-# Try it yourself: the slider regenerates the continuation (without widgets, a few fixed
-# coefficients are shown instead).
+# Where the instruction's KL lies outside the range of the steering doses, the matched number
+# is the end of the curve (`np.interp` does not extrapolate): read the printed range. The
+# comparison per unit of disruption is the fair one; comparing at "multiplier 1" would
+# favour whichever intervention happened to be scaled larger.
+#
+# ### What the steered model writes
+#
+# A free-text check, on two test prompts of a behaviour where the vector beat the unembedding:
 
 # %%
-slider_or_static(lambda coefficient: print(f"{coefficient:>5}: {continuation(coefficient)!r}"),
-                 values=[0.0, 1.0, 2.0, 4.0, 8.0, 16.0], description="coefficient", static=[1.0, 8.0])
+show = next((n for n, v in verdicts.items() if v == "vector better"), "sentiment")
+layer, push = choices[show].option
+steer_vector = unit(vectors[show][layer]) * push * typical_norm[layer]
+for it in BEHAVIOURS[show].items(splits[show].test)[:: len(BEHAVIOURS[show].subjects)][:2]:
+    print(f"unsteered: {greedy(it.prompt)!r}")
+    print(f"  steered: {greedy(it.prompt, layer=layer, delta=steer_vector)!r}\n")
 
 # %% [markdown]
-# ## 2. Contrastive vectors from many pairs
+# Try it yourself: the slider sets the multiple of the chosen push (without widgets, two fixed
+# values are shown).
+
+# %%
+slider_prompt = BEHAVIOURS[show].items(splits[show].test)[0].prompt
+slider_or_static(lambda multiple: print(f"{multiple:>4}: "
+                                        f"{greedy(slider_prompt, layer=layer, delta=steer_vector * multiple)!r}"),
+                 values=[0.0, 0.5, 1.0, 1.5, 2.0, 3.0], description="multiple", static=[1.0, 3.0])
+
+# %% [markdown]
+# ### The CAA format: A/B answers (a negative result at this scale)
 #
-# One pair is noisy. Contrastive activation addition (CAA) averages the difference over many
-# pairs that share a prompt and differ only in the completion: the residual stream at the
-# completion token of `prompt + positive` minus that of `prompt + negative`. We build five
-# small behaviour datasets (`utils/contrast_pairs.py`), each with a behaviour score we can
-# read directly: `logit(positive) − logit(negative)` at the next token of a *held-out* prompt.
+# Rimsky/Panickssery et al. remove the token confound differently: the model answers a
+# multiple-choice question with a **letter**, and the behaviour's option is (A) for half the
+# items and (B) for the rest, so the letter's identity cancels in the mean difference. The
+# vector is read at the answer letter. The prompt goes through the tokenizer's own chat
+# template, so the same cell runs on any chat model.
+
+# %%
+AB_QUESTIONS = ["How was {}?", "What did you think of {}?", "Tell me about {}.", "Describe {} in one word.",
+                "Give me your honest opinion of {}.", "How would you rate {}?", "Sum up {} for me.",
+                "What was {} like?"]
+ab_split = stats.split_units(np.arange(len(AB_QUESTIONS)), fractions=(0.75, 0.0, 0.25), seed=SETUP.seed)
+require_disjoint(ab_split.train, ab_split.test, what="A/B train and test questions")
+
+
+def ab_items(questions, words):
+    """Chat-formatted A/B prompts ending where the answer letter goes, and each prompt's behaviour letter."""
+    items = []
+    for q in questions:
+        for k, subject in enumerate(sentiment.subjects):
+            good, bad = words[k % len(words)]
+            first = "A" if (q + k) % 2 == 0 else "B"                       # the behaviour's letter, balanced
+            options = (good, bad) if first == "A" else (bad, good)
+            user = (AB_QUESTIONS[q].format(subject) + f"\n(A) It was{options[0]}.\n(B) It was{options[1]}."
+                    "\nAnswer with A or B.")
+            chat = tokenizer.apply_chat_template([{"role": "user", "content": user}], tokenize=False,
+                                                 add_generation_prompt=True)
+            items.append((chat + "Answer:", first))
+    return items
+
+
+def ab_tokens(texts):
+    return act.pad_right([torch.tensor(tokenizer(t, add_special_tokens=False).input_ids) for t in texts],
+                         tokenizer.pad_token_id or 0)
+
+
+letters = {"A": token_ids([" A"])[0], "B": token_ids([" B"])[0]}
+ab_train = ab_items(ab_split.train, sentiment.pairs)
+ab_test = ab_items(ab_split.test, list(zip(sentiment.towards, sentiment.away)))
+ab_layer, ab_push = choices["sentiment"].option
+other = {"A": " B", "B": " A"}
+with_letters = [(p + f" {first}", p + other[first]) for p, first in ab_train]
+towards_tokens, towards_len = ab_tokens([t for t, _ in with_letters])
+away_tokens, away_len = ab_tokens([a for _, a in with_letters])
+ab_towards = act.at_last(act.resid_batch(model, towards_tokens, [ab_layer], towards_len)[ab_layer], towards_len)
+ab_away = act.at_last(act.resid_batch(model, away_tokens, [ab_layer], away_len)[ab_layer], away_len)
+ab_vector = (ab_towards - ab_away).mean(0).float()                                      # read at the answer letter
+ab_delta = unit(ab_vector.cpu()) * ab_push * typical_norm[ab_layer]
+tokens, lengths = ab_tokens([p for p, _ in ab_test])
+resid = act.resid_batch(model, tokens, [ab_layer], lengths)[ab_layer]
+sign = torch.tensor([1.0 if first == "A" else -1.0 for _, first in ab_test])
+ab_vectors = torch.cat([torch.zeros(1, d_model), ab_delta[None], equal_norm_random(ab_delta, N_RANDOM, generator)])
+with torch.no_grad():
+    letter_diff = []
+    for v in ab_vectors:
+        x = resid.clone()
+        x[:, 1:] += v.to(x)
+        last = act.logits_from(model, x, ab_layer, lengths).float()
+        letter_diff.append(sign * (last[:, letters["A"]] - last[:, letters["B"]]))   # behaviour letter − other
+letter_diff = torch.stack(letter_diff).numpy()
+ab_shift = letter_diff[1] - letter_diff[0]
+ab_random = (letter_diff[2:] - letter_diff[0]).mean(1)
+ab_result = {"unsteered_preference": float(letter_diff[0].mean()), "shift": float(ab_shift.mean()),
+             "random_p95": float(np.percentile(np.abs(ab_random), 95))}
+print(f"A/B format at layer {ab_layer}, push {ab_push}: unsteered preference for the behaviour's letter "
+      f"{ab_result['unsteered_preference']:+.2f} logits; steering shift {ab_result['shift']:+.2f} "
+      f"vs 95th percentile of |{N_RANDOM} random| {ab_result['random_p95']:.2f}")
+
+# %% [markdown]
+# On the embedded model, read the two printed numbers: a preference near zero means the model
+# does not answer these questions by sentiment at all, and a shift inside the random
+# distribution means the A/B vector does not steer. At 135M parameters, a multiple-choice
+# format is beyond the model; this is a measured negative result, not a claim. The same cell
+# on a chat model of a few billion parameters (`MODEL_NAME` in the parameters cell, on a GPU)
+# is the CAA paper's setting, where the format is known to work.
+
+# %% [markdown]
+# ## 3. Unreliability, measured
 #
-# ### Exercise 2 — the residual stream at the last token
+# A vector that moves the *average* is not a vector that moves every prompt. Tan et al.
+# measure each prompt's **steerability**: the slope of its behaviour score against the
+# steering multiplier. On 7B models they find a wide spread, and a sizeable fraction of
+# **anti-steerable** prompts, whose score moves the wrong way.
+#
+# ### Exercise 4 — per-prompt steerability
 # Difficulty 🔴🔴⚪ · Importance 🔵🔵🔵 · ~10 min
 #
-# Prompts of different lengths are padded on the right, so "the last position" is not the
-# same index for every row.
-
-# %%
-def resid_at_last_token(model, texts: list[str], layer: int) -> torch.Tensor:
-    """``blocks.{layer}.hook_resid_pre`` at each text's last real token. Returns ``[len(texts), d_model]``."""
-    # BEGIN SOLUTION hint: pad on the right, find each text's own length, then index row i at length_i - 1
-    tokens = model.to_tokens(texts, padding_side="right")
-    lengths = torch.tensor([model.to_tokens(text).shape[1] for text in texts])
-    name = f"blocks.{layer}.hook_resid_pre"
-    with torch.no_grad():
-        _, cache = model.run_with_cache(tokens, names_filter=name, stop_at_layer=layer + 1)
-    return cache[name][torch.arange(len(texts)), lengths - 1]
-    # END SOLUTION
-
-
-check_resid_at_last_token(resid_at_last_token, model)
-
-# %%
-splits = {name: split(items, N_TRAIN, SETUP.seed) for name, items in DATASETS.items()}
-
-
-def pair_activations(items, layer=CAA_LAYER):
-    """Activations at the completion token: ``(positive [n, d], negative [n, d])``."""
-    return (resid_at_last_token(model, [it.prompt + it.positive for it in items], layer),
-            resid_at_last_token(model, [it.prompt + it.negative for it in items], layer))
-
-
-def behaviour(items, hooks=()):
-    """``logit(positive) - logit(negative)`` at the next token of each prompt."""
-    logits = last_logits([it.prompt for it in items], hooks)
-    pos = torch.tensor([model.to_single_token(it.positive) for it in items])
-    neg = torch.tensor([model.to_single_token(it.negative) for it in items])
-    rows = torch.arange(len(items))
-    return logits[rows, pos] - logits[rows, neg]
-
-
-acts = {name: pair_activations(train) for name, (train, test) in splits.items()}
-caa_vectors = {name: (pos - neg).mean(0) for name, (pos, neg) in acts.items()}
-print({name: round(v.norm().item(), 1) for name, v in caa_vectors.items()})
-
-# %% [markdown]
-# ### Exercise 3 — per-example steerability
-# Difficulty 🔴🔴⚪ · Importance 🔵🔵🔵 · ~10 min
-#
-# For each test prompt we measure the behaviour score at several multipliers of the vector.
-# Its **steerability** (Tan et al.) is the slope of a straight line fitted to score against
-# multiplier — with an intercept, since the unsteered score is not zero.
+# Fit a straight line to score against multiplier for each prompt — with an intercept, since
+# the unsteered score is not zero — and return the slopes.
 
 # %%
 def steerability_slopes(multipliers: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
@@ -334,344 +720,236 @@ def steerability_slopes(multipliers: torch.Tensor, scores: torch.Tensor) -> torc
 check_steerability_slopes(steerability_slopes)
 
 # %% [markdown]
-# Now the vectors meet their **controls**, each rescaled to the CAA vector's norm:
-# - **random** directions — does *any* push of this size do the same? One random vector can
-#   push a lot by luck, so we draw `N_RANDOM` of them per dataset and compare the CAA vector
-#   with the 95th percentile of their effects (in absolute value: a random vector's sign is
-#   arbitrary). To afford that many, each random vector is measured at multiplier +1 only, as
-#   the shift `score(+1) − score(0)`, and the CAA vector is compared on the same shift;
-# - a **shuffled-label** vector: deal the activations at random into two groups, each with
-#   as many true positives as negatives, and take the difference of the group means. It is
-#   built from the same activations as the CAA vector, but the labels are noise. Two tempting
-#   shuffles are no control at all: re-matching *which* pairs are subtracted leaves the mean
-#   difference unchanged, and a fully random split (or random sign flips) mostly recovers
-#   ± the CAA direction itself when the classes are well separated.
+# ### Exercise 5 — the anti-steerable fraction, with an honest interval
+# Difficulty 🔴🔴⚪ · Importance 🔵🔵🔵 · ~10 min
 #
-# Every vector is added at the same layer, so the layers below it are the same for all of
-# them: we run them once per prompt, keep the residual stream there, and start each steered
-# forward pass at that layer (`start_at_layer`). The unsteered scores (multiplier 0) are
-# shared by every vector.
+# Return the fraction of prompts with a negative slope and its exact 95% (Clopper–Pearson)
+# interval. Why not the bootstrap? If no prompt is anti-steerable, every bootstrap resample
+# has none either and the bootstrap says [0, 0] — as if 24 prompts could prove a fraction is
+# exactly zero. The exact binomial interval says how large the fraction could still be.
 
 # %%
-def equal_norm(vector, like):
-    return vector / vector.norm() * like.norm()
+def anti_steerable_fraction(slopes: torch.Tensor) -> tuple[float, tuple[float, float]]:
+    """Fraction of slopes below zero, and its exact 95% binomial interval ``(low, high)``."""
+    # BEGIN SOLUTION hint: scipy.stats.binomtest(k, n).proportion_ci(confidence_level=0.95, method="exact")
+    k, n = int((slopes < 0).sum()), len(slopes)
+    interval = scipy.stats.binomtest(k, n).proportion_ci(confidence_level=0.95, method="exact")
+    return k / n, (float(interval.low), float(interval.high))
+    # END SOLUTION
 
 
-def prompt_resid(items, layer=CAA_LAYER):
-    """The residual stream entering ``layer`` for each prompt (right-padded), and the prompts' lengths."""
-    tokens, lengths = prompt_tokens([it.prompt for it in items])
-    return act.resid_batch(model, tokens, [layer])[layer], lengths
+check_anti_steerable_fraction(anti_steerable_fraction)
 
+# %% [markdown]
+# Per-prompt steerability on the test templates, at the chosen layer, with multipliers of the
+# chosen push (the doses measured for the prompting comparison; multiplier 0 is the unsteered score).
 
-def steered_scores(items, cached, vectors, multipliers, layer=CAA_LAYER, max_rows=120):
-    """Behaviour scores with ``m * v`` added at ``layer``: ``[n_vectors, n_multipliers, n_items]``."""
-    resid, lengths = cached
-    pos = torch.tensor([model.to_single_token(it.positive) for it in items])
-    neg = torch.tensor([model.to_single_token(it.negative) for it in items])
-    coeffs = torch.as_tensor(multipliers, dtype=torch.float32)
-    deltas = (coeffs[None, :, None] * vectors[:, None, :]).reshape(-1, cfg.d_model)
-    per_pass = max(1, max_rows // len(items))
-    out = []
-    with torch.no_grad():
-        for chunk in deltas.split(per_pass):
-            x = (resid[None] + chunk[:, None, None, :].to(resid)).flatten(0, 1)          # [chunk * n_items, pos, d]
-            last = act.at_last(model(x, start_at_layer=layer), lengths.repeat(len(chunk))).float().cpu()
-            rows = torch.arange(len(x))
-            out.append(last[rows, pos.repeat(len(chunk))] - last[rows, neg.repeat(len(chunk))])
-    return torch.cat(out).view(len(vectors), len(multipliers), len(items))
+# %%
+steerability, anti = {}, {}
+for name in BEHAVIOURS:
+    shift = dose_shift[name]                                     # [dose, test prompt], from the prompting cell
+    scores = torch.stack([torch.zeros(shift.shape[1]) if m == 0 else shift[DOSES.index(m)] for m in MULTIPLIERS])
+    steerability[name] = steerability_slopes(torch.tensor(MULTIPLIERS), scores).numpy()
+    anti[name] = anti_steerable_fraction(torch.as_tensor(steerability[name]))
 
-
-NONZERO = [m for m in MULTIPLIERS if m != 0]
-
-
-def slopes_for(vectors, items, cached, unsteered):
-    """Per-prompt steerability of each vector ``[n_vectors, n_items]`` from all MULTIPLIERS (0 shared), and the
-    scores ``[n_vectors, n_multipliers, n_items]``."""
-    scores = steered_scores(items, cached, vectors, NONZERO)
-    full = torch.stack([unsteered.expand(len(vectors), -1) if m == 0 else scores[:, NONZERO.index(m)]
-                        for m in MULTIPLIERS], dim=1)
-    return torch.stack([steerability_slopes(torch.tensor(MULTIPLIERS), full[j]) for j in range(len(vectors))]), full
-
-
-def shuffled_label_vector(pos, neg):
-    """Labels dealt at random, but each half gets the same number of true positives and negatives."""
-    half = len(pos) // 2
-    p, n = pos[torch.randperm(len(pos), generator=generator)], neg[torch.randperm(len(neg), generator=generator)]
-    groups = torch.cat([torch.ones(half), torch.zeros(len(pos) - half), torch.ones(half), torch.zeros(len(neg) - half)])
-    require_labels_shuffled(groups, torch.cat([torch.ones(len(pos)), torch.zeros(len(neg))]), what="shuffled groups")
-    return torch.cat([p[:half], n[:half]]).mean(0) - torch.cat([p[half:2 * half], n[half:2 * half]]).mean(0)
-
-
-# The cached path must give what a steering hook on the full forward pass gives (a sanity check of the code).
-name0, (_, test0) = next(iter(splits.items()))
-with torch.no_grad():
-    via_hook = behaviour(test0[:3], [(resid_name(CAA_LAYER), steer(caa_vectors[name0], 1.0))])
-assert torch.allclose(steered_scores(test0[:3], prompt_resid(test0[:3]), caa_vectors[name0][None], [1.0])[0, 0],
-                      via_hook, atol=1e-2), "steering from the cached residual stream should match the hook"
-
-results, random_slopes, two_point = {}, {}, {}
-for name, (train, test) in tqdm(splits.items(), desc="datasets"):
-    v = caa_vectors[name]
-    cached, unsteered = prompt_resid(test), behaviour(test)
-    shuffled = equal_norm(shuffled_label_vector(*acts[name]), v)
-    require_equal_norm(shuffled, v, what="shuffled-label vector")
-    (caa, shuf), scores = slopes_for(torch.stack([v, shuffled]), test, cached, unsteered)
-    results[name] = {"CAA": caa, "shuffled labels": shuf}
-    random_scores = steered_scores(test, cached, random_like(v, N_RANDOM), [1.0])[:, 0]      # [draw, prompt]
-    random_slopes[name] = (random_scores - unsteered).mean(1).numpy()                       # one mean shift per draw
-    two_point[name] = (scores[0, MULTIPLIERS.index(1.0)] - unsteered).numpy()                # one shift per prompt
-
-fig, ax = plt.subplots(figsize=(11, 4))
-boxes = {"CAA": lambda n: results[n]["CAA"].numpy(), "random (mean shift at +1, per draw)": lambda n: random_slopes[n],
-         "shuffled labels": lambda n: results[n]["shuffled labels"].numpy()}
-for k, (kind, values) in enumerate(boxes.items()):
-    ax.boxplot([values(n) for n in splits], positions=np.arange(len(splits)) * 4 + k, widths=0.8,
-               patch_artist=True, boxprops={"facecolor": f"C{k}"}, label=kind)
+fig, ax = plt.subplots(figsize=(9, 3.5))
+ax.boxplot([steerability[n] for n in BEHAVIOURS], showfliers=True)
+ax.set_xticks(np.arange(1, len(BEHAVIOURS) + 1), list(BEHAVIOURS))
 ax.axhline(0, color="grey", lw=0.5)
-ax.set_xticks(np.arange(len(splits)) * 4 + 1, list(splits))
-ax.set(ylabel="steerability (logit diff per unit multiplier)", title="steerability on held-out prompts")
-ax.legend()
+ax.set(ylabel="steerability (score per unit multiplier)", title="per-prompt steerability, test templates")
 plt.show()
-
-summary = {n: {kind: s.mean().item() for kind, s in r.items()} for n, r in results.items()}
-anti_steerable = {n: (r["CAA"] < 0).float().mean().item() for n, r in results.items()}
-for n in splits:
-    s = results[n]["CAA"]
-    print(f"{n:>10}: CAA {summary[n]['CAA']:+.2f} (prompts from {s.min():+.2f} to {s.max():+.2f}, "
-          f"anti-steerable {anti_steerable[n]:.0%})  shuffled {summary[n]['shuffled labels']:+.2f}")
-
-# %% [markdown]
-# Two things to see. Compare the CAA boxes with the controls, dataset by dataset (printed
-# below). The claims cover the four datasets in `CAA_CLAIMED`; **agreement** is left out of
-# them and only printed, because there the controls are not beaten reliably: compare its CAA
-# shift with the random percentile, and its CAA − shuffled interval with 0. A vector that does
-# not beat random pushes of its own size has not shown that it steers this behaviour. Then
-# look at the spread *within* each CAA box: the printed range says how unevenly
-# the same vector moves different prompts. Tan et al. found, on 7B models and dozens of
-# datasets, that this spread is large and that a sizeable fraction of examples are
-# **anti-steerable** (their behaviour moves the wrong way). The printed anti-steerable shares
-# are what this small model shows on these templated prompts; where they are 0%, we do not
-# reproduce that finding here — every held-out prompt moves the right way, by different amounts.
-
-# %%
-random_p95 = {n: float(np.percentile(np.abs(r), 95)) for n, r in random_slopes.items()}
-vs_shuffled = {n: stats.paired_bootstrap(results[n]["CAA"].numpy(), results[n]["shuffled labels"].numpy())
-               for n in splits}
-for n in splits:
-    print(f"{n:>10}: CAA shift at +1 {two_point[n].mean():+.2f} vs 95th percentile of |{N_RANDOM} random| "
-          f"{random_p95[n]:.2f};  CAA − shuffled {vs_shuffled[n].value:+.2f} "
-          f"(95% CI {vs_shuffled[n].ci[0]:+.2f} to {vs_shuffled[n].ci[1]:+.2f})")
-for n in CAA_CLAIMED:
-    claim(f"caa_beats_random_{n}", two_point[n].mean(), ">", random_p95[n], ci=stats.bootstrap_ci(two_point[n]),
-          why=f"on {n}, the CAA vector steers more than 95% of equal-norm random vectors")
-for n in CAA_CLAIMED:
-    claim(f"caa_beats_shuffled_{n}", vs_shuffled[n].value, ">", 0.0, ci=vs_shuffled[n].ci,
-          why=f"on {n}, the labels matter: the shuffled-label vector steers less than the CAA vector")
+pooled = np.concatenate([steerability[n] for n in BEHAVIOURS])
+pooled_anti = anti_steerable_fraction(torch.as_tensor(pooled))
+means = {n: float(s.mean()) for n, s in steerability.items()}
+spread = {n: float(s.std()) for n, s in steerability.items()}
+for name in BEHAVIOURS:
+    s, (fraction, (low, high)) = steerability[name], anti[name]
+    print(f"{name:>12}: steerability {s.mean():+.2f} ± {s.std():.2f} (from {s.min():+.2f} to {s.max():+.2f}); "
+          f"anti-steerable {fraction:.0%} (95% CI {low:.0%}–{high:.0%}) of {len(s)} prompts")
+print(f"pooled: anti-steerable {pooled_anti[0]:.1%} (95% CI {pooled_anti[1][0]:.1%}–{pooled_anti[1][1]:.1%}) "
+      f"of {len(pooled)} prompts; between-behaviour variance of the mean {np.var(list(means.values())):.2f} "
+      f"vs mean within-behaviour variance {np.mean([v ** 2 for v in spread.values()]):.2f}")
+for name in BEHAVIOURS:
+    claim(f"steerable_on_average_{name}", steerability[name].mean(), ">", 0.0,
+          ci=stats.bootstrap_ci(steerability[name]), why=f"on {name}'s test templates the mean slope is positive")
+cv = {n: spread[n] / abs(means[n]) for n in BEHAVIOURS}
+print("within-behaviour spread relative to the mean (coefficient of variation):",
+      {n: round(v, 2) for n, v in cv.items()})
 
 # %% [markdown]
-# ### A prompting baseline
-# Steering is only worth its cost if it does something prompting cannot. Here is the
-# cheapest alternative: ask for the behaviour in the prompt.
-
-# %%
-INSTRUCTIONS = {"sentiment": "Say something nice. ", "formality": "Write very formally. ",
-                "french": "Écris en français. ", "topic": "Let's talk about sport. ", "agreement": "Always agree. "}
-prompting = {}
-for name, (train, test) in splits.items():
-    instructed = [type(it)(INSTRUCTIONS[name] + it.prompt, it.positive, it.negative) for it in test]
-    prompting[name] = (behaviour(instructed) - behaviour(test)).mean().item()
-steer_plus_one = {n: summary[n]["CAA"] for n in splits}   # the slope: the shift at multiplier +1
-for n in splits:
-    print(f"{n:>10}: shift from the instruction {prompting[n]:+.2f}   "
-          f"from steering at multiplier +1 {steer_plus_one[n]:+.2f}")
-
-# %% [markdown]
-# ## 3. When does steering work? The reliability analysis
+# Compare the anti-steerable shares with Tan et al.'s finding. Where a behaviour shows 0%, the
+# printed upper end of the interval is what these few prompts can rule out — not that the
+# fraction is zero. Where anti-steerable prompts do appear, look at that behaviour's mean
+# steerability: they come with the weakest vectors, whose spread (the coefficient of
+# variation) is as large as their mean. The unreliability that shows on every behaviour is the
+# spread (the boxes) and, above, vectors that are no better than priming their words. A
+# bigger chat model at full scale, with more varied prompts, is where the paper's
+# anti-steerable tail is measured.
 #
-# Braun et al. ask what predicts a dataset's steerability before steering at all. Two
-# properties of the training activations: do the individual pair differences point the same
-# way (their mean pairwise **cosine similarity**), and are positive and negative activations
-# **separated** along the vector? For separation we use the discriminability d′ of held-out
-# activations projected on the vector (difference of class means over the pooled standard
-# deviation). AUROC would be the other natural choice, but here every dataset reaches an
-# AUROC of 1 — the completion tokens differ — so it cannot rank datasets.
+# ### What predicts steerability?
+#
+# Braun et al. look for properties of the training activations that predict how well a
+# vector will steer before steering at all: do the individual pair differences point the same
+# way (their mean pairwise **cosine**), and how **separated** are they along the vector (the
+# mean projection of held-out differences over its standard deviation, d′)? Each behaviour at
+# each sweep layer is one point, against its validation steerability at the middle push.
+# Points at neighbouring layers are not independent; the permutation p-value treats them as
+# if they were, so read it as an upper bound on the evidence.
 
 # %%
-reliability = {}
-for name, (train, test) in splits.items():
-    diffs = acts[name][0] - acts[name][1]
-    cos = F.cosine_similarity(diffs[:, None], diffs[None], dim=-1)
-    mean_cos = cos[~torch.eye(len(diffs), dtype=torch.bool)].mean().item()
-    test_pos, test_neg = pair_activations(test)
-    v = caa_vectors[name]
-    proj_pos, proj_neg = (test_pos @ v / v.norm()).numpy(), (test_neg @ v / v.norm()).numpy()
-    d_prime = (proj_pos.mean() - proj_neg.mean()) / np.sqrt((proj_pos.var() + proj_neg.var()) / 2)
-    auroc = roc_auc_score(np.r_[np.ones(len(test)), np.zeros(len(test))], np.r_[proj_pos, proj_neg])
-    reliability[name] = {"cosine": mean_cos, "d_prime": d_prime, "auroc": auroc, "steerability": summary[name]["CAA"]}
-
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
-for ax, key in zip(axes, ["cosine", "d_prime"]):
-    xs = [reliability[n][key] for n in splits]
-    ys = [reliability[n]["steerability"] for n in splits]
-    ax.scatter(xs, ys)
-    for n, x, y in zip(splits, xs, ys):
-        ax.annotate(n, (x, y))
-    ax.set(xlabel="training pair-difference cosine" if key == "cosine" else "held-out separation d′",
-           ylabel="mean steerability")
+predictors = {"cosine": [], "separation": [], "steerability": []}
+mid_push = PUSHES[len(PUSHES) // 2]
+for name in BEHAVIOURS:
+    for layer in LAYERS:
+        d = diffs[name][layer]
+        cos = F.cosine_similarity(d[:, None], d[None], dim=-1)
+        predictors["cosine"].append(cos[~torch.eye(len(d), dtype=torch.bool)].mean().item())
+        proj = val_diffs[name][layer] @ unit(vectors[name][layer])
+        predictors["separation"].append((proj.mean() / proj.std()).item())
+        predictors["steerability"].append(val_effect[name][layer, mid_push])
+rank_tests = {key: stats.permutation_test(predictors[key], predictors["steerability"], kind="spearman",
+                                          alternative="greater") for key in ("cosine", "separation")}
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.5), sharey=True)
+for ax, key in zip(axes, rank_tests):
+    for k, name in enumerate(BEHAVIOURS):
+        rows = slice(k * len(LAYERS), (k + 1) * len(LAYERS))
+        ax.scatter(predictors[key][rows], predictors["steerability"][rows], label=name)
+    ax.set(xlabel=key, title=f"Spearman ρ {rank_tests[key].value:+.2f} (p {rank_tests[key].p_value:.3f})")
+axes[0].set(ylabel="validation shift at the middle push")
+axes[0].legend(fontsize=7)
 plt.tight_layout()
 plt.show()
-print({n: {k: round(float(v), 2) for k, v in r.items()} for n, r in reliability.items()})
-steerability = [reliability[n]["steerability"] for n in splits]
-rank_tests = {key: stats.permutation_test([reliability[n][key] for n in splits], steerability, kind="spearman",
-                                          alternative="greater") for key in ("cosine", "d_prime")}
-rho_cos, rho_sep = rank_tests["cosine"].value, rank_tests["d_prime"].value
-for key, test_ in rank_tests.items():
-    verdict = "significant" if test_.p_value < 0.05 else "not significant"
-    print(f"Spearman ρ of {key} with steerability over {len(splits)} datasets: {test_.value:+.2f}, "
-          f"one-sided permutation p = {test_.p_value:.2f} ({verdict} at 5%)")
+for key, t in rank_tests.items():
+    print(f"{key}: Spearman ρ with steerability {t.value:+.2f}, one-sided permutation p = {t.p_value:.3f} "
+          f"over {len(predictors[key])} behaviour-layer points")
 
 # %% [markdown]
-# Braun et al. report clear positive correlations over dozens of datasets on 7B models. With
-# five datasets there are only 120 orderings, so even a perfect rank correlation has a
-# one-sided p-value of about 1/120, and a single dataset moves ρ by a lot: the permutation p-values
-# printed above say whether *this* setting shows a correlation at all. No claim is made here;
-# this is a measurement of this small setting, not a test of the paper. The full scale adds
-# pairs; a bigger hub model and more datasets are the way to a
-# real test (see "Going further").
-
-# %% [markdown]
+# A measurement, not a claim: five behaviours are far too few to test the paper, and the
+# points share behaviours. The plot shows what the predictors look like on a small model;
+# the full scale adds layers, and more behaviours (one line each in `utils/behaviours.py`)
+# are the way to a real test.
+#
 # ## 4. The direction that reads is not the direction that writes
 #
 # A linear probe finds a direction whose dot product with the activation *reads out* a
 # feature. Steering needs the direction along which the model *represents* the feature. When
-# features are not orthogonal these differ — and steering along the probe direction also
-# moves the other features.
+# features are not orthogonal these differ.
 #
 # A toy world: `k` features with values `f`, written into `d` dimensions as `x = D f`, where
 # the columns of `D` (the representation vectors) overlap. The exact readout of every feature
-# is `f = R x` with `R` the pseudo-inverse of `D`: the rows of `R` are the ideal probes.
-#
-# ### Exercise 4 — readout (probe) directions
-# Difficulty 🔴🔴⚪ · Importance 🔵🔵⚪ · ~10 min
-
-# %%
-def readout_directions(D: torch.Tensor) -> torch.Tensor:
-    """Rows ``r_i`` with ``r_i · (D f) = f_i`` for every ``f``. D: ``[d, k]`` (k ≤ d); returns ``[k, d]``."""
-    # BEGIN SOLUTION hint: the Moore-Penrose pseudo-inverse; torch.linalg has it
-    return torch.linalg.pinv(D)
-    # END SOLUTION
-
-
-check_readout_directions(readout_directions)
+# is `f = R x` with `R = pinv(D)`: the rows of `R` are the ideal probes, and `R D = I`.
 
 # %%
 d, k = 32, 6
 base = torch.randn(d, k, generator=generator)
 shared = torch.randn(d, 1, generator=generator)
-D = F.normalize(base + 1.2 * shared, dim=0)          # unit representation vectors that overlap (cos ~ 0.5)
-R = readout_directions(D)
-print("mean |cos| between representation vectors:", (D.T @ D - torch.eye(k)).abs().sum().item() / (k * (k - 1)))
-
-
-def feature_change(v, target=0):
-    """Steer along v, scaled so the target feature rises by exactly 1; report all features' changes."""
-    change = R @ v
-    return change / change[target]
-
-
-rep_change, probe_change = feature_change(D[:, 0]), feature_change(R[0])
-# Steering along D[:, 0] moves only feature 0 by construction (R D = I): an identity, not a measurement.
+D = F.normalize(base + 1.2 * shared, dim=0)          # unit representation vectors that overlap
+R = torch.linalg.pinv(D)                              # [k, d]: the readout directions
 assert torch.allclose(R @ D, torch.eye(k), atol=1e-4)
-off_target = {"representation": rep_change[1:].norm().item(), "probe": probe_change[1:].norm().item()}
-fig, ax = plt.subplots(figsize=(6, 3))
-ax.bar(np.arange(k) - 0.2, rep_change.numpy(), 0.4, label="steer along D[:, 0] (representation)")
-ax.bar(np.arange(k) + 0.2, probe_change.numpy(), 0.4, label="steer along R[0] (probe)")
-ax.set(xlabel="feature", ylabel="change", title="raising feature 0 by one unit")
-ax.legend()
-plt.show()
-print("off-target change (representation: zero by construction):", {k_: round(v_, 3) for k_, v_ in off_target.items()})
-claim("toy_probe_off_target", off_target["probe"], ">", 0.1,
-      why="with overlapping features, raising feature 0 along its probe moves the others by over a tenth as much")
+overlap = (D.T @ D - torch.eye(k)).abs().sum().item() / (k * (k - 1))
+print("mean |cos| between representation vectors:", round(overlap, 2))
 
-# %% [markdown]
-# A learned probe behaves like `R[0]`, not like `D[:, 0]`: logistic regression on samples
-# of this toy world recovers the readout direction.
-
-# %%
 n_samples = 4000
 f = (torch.rand(n_samples, k, generator=generator) < 0.5).float()
 x = f @ D.T + 0.05 * torch.randn(n_samples, d, generator=generator)
+mean_difference = x[f[:, 0] == 1].mean(0) - x[f[:, 0] == 0].mean(0)
 probe = LogisticRegression(C=10.0, max_iter=2000).fit(x.numpy(), f[:, 0].numpy())
 w = torch.tensor(probe.coef_[0], dtype=torch.float32)
-cos_probe = {"with R[0]": F.cosine_similarity(w, R[0], dim=0).item(),
-             "with D[:, 0]": F.cosine_similarity(w, D[:, 0], dim=0).item()}
-print({k_: round(v_, 2) for k_, v_ in cos_probe.items()})
-claim("learned_probe_is_readout", cos_probe["with R[0]"] - cos_probe["with D[:, 0]"], ">", 0.0,
-      why="logistic regression recovers the readout direction R[0] better than the representation D[:, 0]")
+toy = {"mean difference": mean_difference, "logistic probe": w}
+toy_cos = {f"{name} vs {ref}": F.cosine_similarity(vec, col, dim=0).item()
+           for name, vec in toy.items() for ref, col in (("D[:, 0]", D[:, 0]), ("R[0]", R[0]))}
+print({key: round(v, 3) for key, v in toy_cos.items()})
+off_target = {name: ((R @ vec) / (R @ vec)[0])[1:].norm().item() for name, vec in toy.items()}
+print("off-target change when feature 0 rises by one unit:", {key: round(v, 3) for key, v in off_target.items()})
+claim("toy_mean_difference_is_representation", toy_cos["mean difference vs D[:, 0]"], ">", 0.99,
+      why="with independent features, the mean difference recovers the representation column D[:, 0]")
+claim("toy_probe_is_readout", toy_cos["logistic probe vs R[0]"] - toy_cos["logistic probe vs D[:, 0]"], ">", 0.0,
+      why="the learned probe is closer to the readout direction R[0] than to the representation D[:, 0]")
+claim("toy_probe_off_target", off_target["logistic probe"], ">", 10 * off_target["mean difference"],
+      why="raising feature 0 along the probe moves the other features far more than along the mean difference")
 
 # %% [markdown]
-# Back to the real model: steer sentiment with a logistic-regression probe direction instead
-# of the mean difference, at the same norm, and compare effect and cost.
+# The mean difference writes feature 0 alone; the probe, which must also *cancel* the other
+# features to read feature 0 cleanly, drags them along when used to write.
+#
+# Back to the real model: a logistic-regression probe on the sentiment pair differences (which
+# member of a pair is the pleasant one), at the chosen layer, against the mean difference at
+# the **same norm**, on the test templates.
 
 # %%
-pos, neg = acts["sentiment"]
-lr = LogisticRegression(C=1.0, max_iter=5000).fit(torch.cat([pos, neg]).numpy(),
-                                                   np.r_[np.ones(len(pos)), np.zeros(len(neg))])
-probe_vector = equal_norm(torch.tensor(lr.coef_[0], dtype=torch.float32), caa_vectors["sentiment"])
-test = splits["sentiment"][1]
-probe_slope = slopes_for(probe_vector[None], test, prompt_resid(test), behaviour(test))[0].mean().item()
-caa_slope = summary["sentiment"]["CAA"]
-
-
-def neutral_cost(vector, coeff=2.0, layer=CAA_LAYER):
-    with torch.no_grad():
-        steered = model.run_with_hooks(neutral_tokens, fwd_hooks=[(resid_name(layer), steer(vector, coeff))])[0, 1:]
-    return kl_from_clean(clean_text_logits, steered).item()
-
-
-print(f"cosine(probe, CAA) = {F.cosine_similarity(probe_vector, caa_vectors['sentiment'], dim=0):.2f}")
-print(f"steerability: CAA {caa_slope:+.2f}, probe {probe_slope:+.2f};  "
-      f"KL at multiplier 2: CAA {neutral_cost(caa_vectors['sentiment']):.3f}, probe {neutral_cost(probe_vector):.3f}")
-
-# %% [markdown]
-# When the probe and the mean difference point almost the same way — as they do for this
-# small model on templated sentiment, where the classes are far apart — steering along
-# either gives the same result. The toy world above is the warning for the general case:
-# the more the model's features overlap, the further the best reader drifts from the best
-# writer, and the more a probe-based intervention moves things it should not.
+layer, push = choices["sentiment"].option
+train_d = diffs["sentiment"][layer]
+lr = LogisticRegression(C=1.0, fit_intercept=False, max_iter=5000).fit(
+    torch.cat([train_d, -train_d]).numpy(), np.r_[np.ones(len(train_d)), np.zeros(len(train_d))])
+size = push * typical_norm[layer]
+probe_vector = unit(torch.tensor(lr.coef_[0], dtype=torch.float32)) * size
+mean_vector = unit(vectors["sentiment"][layer]) * size
+require_equal_norm(probe_vector, mean_vector, what="probe direction")
+shift, _ = behaviour_shift("sentiment", sentiment.items(splits["sentiment"].test), layer,
+                           torch.stack([mean_vector, probe_vector]))
+probe_vs_mean = stats.paired_bootstrap(shift[0].numpy(), shift[1].numpy())
+probe_cos = F.cosine_similarity(probe_vector, mean_vector, dim=0).item()
+print(f"cosine(probe, mean difference) = {probe_cos:.2f}; test shift: mean difference {shift[0].mean():+.2f}, "
+      f"probe {shift[1].mean():+.2f} (difference {probe_vs_mean.value:+.2f}, "
+      f"95% CI {probe_vs_mean.ci[0]:+.2f} to {probe_vs_mean.ci[1]:+.2f})")
+claim("probe_agrees_with_mean_difference", probe_cos, ">", 0.9,
+      why="on templated sentiment pairs the probe and the mean difference point almost the same way")
 
 # %% [markdown]
+# Here the two directions nearly coincide (the printed cosine): the pair differences are so
+# consistent that the best reader of "which member is the pleasant one" *is* their mean, and
+# the two steer alike. The toy world is the warning for the general case: the more the
+# model's features overlap, the further the best reader drifts from the best writer.
+#
 # ## What you measured
 
 # %%
-record("01_steering", actadd_layer=ACTADD_LAYER, actadd_gain_by_coeff=gain[best], actadd_kl_by_coeff=cost[best],
-       actadd_heldout_gain=actadd_gain.value, actadd_random_p95=float(np.percentile(random_gain, 95)),
-       caa_steerability=summary, caa_two_point=two_point, random_p95=random_p95,
-       caa_minus_shuffled={n: d.value for n, d in vs_shuffled.items()}, anti_steerable_fraction=anti_steerable,
-       prompting_shift=prompting, reliability=reliability, spearman_cosine=rho_cos, spearman_separation=rho_sep,
-       spearman_p={key: t.p_value for key, t in rank_tests.items()}, toy_off_target=off_target,
-       sentiment_probe_vs_caa_slope=[probe_slope, caa_slope])
+summary = record(
+    "01_steering", layers=LAYERS, typical_norm=typical_norm,
+    actadd={"layer": ACTADD_LAYER, "push": ACTADD_PUSH, "heldout_shift": float(actadd_shift.mean()),
+            "random_p95": actadd_p95},
+    choice={n: {"layer": c.option[0], "push": c.option[1], "val_shift": c.score, "kl": val_cost[n][c.option]}
+            for n, c in choices.items()},
+    test_shift={n: float(s.mean()) for n, s in test_shift.items()}, random_p95=random_p95, beats_random=beats_random,
+    beats_shuffled=beats_shuffled,
+    unembedding_verdicts=verdicts,
+    baselines={n: {kind: float(v.mean()) for kind, v in b.items()} for n, b in baselines.items()},
+    vs_baselines={n: {kind: [d.value, *d.ci] for kind, d in v.items()} for n, v in vs.items()},
+    prompting=prompting, ab_format=ab_result,
+    steerability={n: {"mean": means[n], "sd": spread[n], "cv": cv[n], "anti_fraction": anti[n][0],
+                      "anti_ci": anti[n][1]}
+                  for n in BEHAVIOURS},
+    pooled_anti=pooled_anti, predictors={key: [t.value, t.p_value] for key, t in rank_tests.items()},
+    toy=toy_cos, toy_off_target=off_target, probe_cos=probe_cos, probe_minus_mean=probe_vs_mean.value)
 
 # %% [markdown]
 # ## Conclusions
-# - Steering works where the claims say so: on held-out prompts the activation-addition vector
-#   (its layer chosen on other prompts) beats random vectors of the same norm; on four of the
-#   five datasets the CAA vector steers more than 95% of equal-norm random vectors and more
-#   than a vector from shuffled labels. On the fifth (agreement) it does not reliably beat
-#   either: the printed numbers, not a claim.
-# - It costs: the KL from the unsteered model on unrelated text rises with every step of the
-#   coefficient, while the effect stops growing (the printed peak).
-# - It is uneven per example: the printed range of per-prompt steerability. The
-#   anti-steerable share that Tan et al. report on 7B models is printed above; at this scale, on
-#   these templated datasets, read it before believing that some prompts move the wrong way.
-# - Reading and writing are different directions once features overlap (the toy claims).
+# - **Steering, not luck.** On test templates and words the vector never saw, the
+#   mean-difference vector beats the 95th percentile of equal-norm random vectors on at least
+#   half the behaviours (which ones: printed), and beats the shuffled-label vector on at least
+#   half (printed too; French, the weakest, can fall inside the noise).
+# - **Steering, or priming?** The unembedding direction of the construction words is the
+#   control that could win, and on most behaviours it does as well as the vector or better
+#   (the claim and the printed verdicts): the vector's effect is explained by pushing up words
+#   of the same meaning. Where the vector wins, the winner changes with the seed.
+# - **One pair is not enough here** (activation addition): on prompts that did not choose its
+#   layer and push, its shift is read against random position-aligned differences — the
+#   printed verdict and interval.
+# - **Choices cost.** Every layer and push was chosen on validation templates within a KL
+#   budget on neutral text; the prompting comparison is made at the same KL.
+# - **Unreliable per prompt.** Steerability spreads widely within a behaviour. The
+#   anti-steerable share, with its exact interval, is what this small model shows on these
+#   templates; where it is 0%, the interval's upper end is the honest statement.
+# - **The A/B format** does not work at this scale (the printed preference and shift).
+# - **Reading and writing differ**: in the toy world the mean difference writes the
+#   representation column and the probe does not; on the real model, for these consistent
+#   pairs, the two directions nearly coincide (the printed cosine).
 #
 # ## Going further
-# - Full scale on a GPU: `GLASSBOX_SCALE=full` sweeps every second layer and more
-#   coefficients; set `MODEL_NAME = "Qwen/Qwen2.5-1.5B-Instruct"` (parameters cell) to repeat
-#   everything on a larger instruct model. Layer numbers are the one thing to adapt
-#   (`CAA_LAYER` ≈ a third of the depth).
-# - Add your own dataset to `utils/contrast_pairs.py` (one line) and see where it lands on the
-#   reliability plot.
-# - Brumley et al. (arXiv 2411.07213) compare steering with in-context learning on the same
-#   tasks; our prompting baseline is the smallest version of that comparison.
+# - Full scale on a GPU: `GLASSBOX_SCALE=full` sweeps 16 relative depths and five pushes with
+#   100 random draws; set `MODEL_NAME = "Qwen/Qwen2.5-1.5B-Instruct"` (parameters cell) to repeat
+#   everything — the A/B section included — on a chat model where CAA is known to work.
+# - Add a behaviour to `utils/behaviours.py` (templates, construction pairs, a disjoint lexicon)
+#   and see whether it beats the unembedding baseline.
+# - Im & Li (arXiv 2502.02716) compare mean-difference vectors with classifier directions
+#   across tasks; section 4 is the smallest version of that comparison.

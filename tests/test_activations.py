@@ -82,6 +82,12 @@ def test_bridge_and_plain_model_agree(lm):
     with torch.no_grad(), act.top_layers(hf, start):
         top = hf.model(inputs_embeds=cached, attention_mask=mask, use_cache=False)
     assert torch.allclose(act.at_last(hf.lm_head(top.last_hidden_state), lengths), clean, atol=1e-3)
+    # logits_from does the same from either model's cached stream (right padding needs no mask)
+    with torch.no_grad():
+        for model in (lm, hf):
+            assert torch.allclose(act.logits_from(model, cached, start, lengths), clean, atol=1e-3)
+    with pytest.raises(IndexError, match="out of range"):
+        act.logits_from(lm, cached, depth, lengths)
 
 
 @pytest.mark.lm
