@@ -311,10 +311,10 @@ print(f"95% CI of the held-out shift {actadd_ci[0]:+.2f} to {actadd_ci[1]:+.2f}:
 
 # %% [markdown]
 # Read the verdict with its interval. On this model a one-pair difference that differs at a
-# single position ("love" vs "hate") is a weak push for held-out sentiment words: on seeds 0–2
-# its interval does not clear the random 95th percentile, so the chapter makes no claim here —
-# the pair is too small a sample of the concept. That is the reason to average many pairs,
-# which is the next section.
+# single position ("love" vs "hate") is a weak push for held-out sentiment words: its held-out
+# shift is about the size of the random pushes' 95th percentile, so the chapter makes no
+# claim here — the pair is too small a sample of the concept. That is the reason to average
+# many pairs, which is the next section.
 
 # %% [markdown]
 # And what it does to generated text (greedy decoding; the difference sits on the first
