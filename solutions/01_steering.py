@@ -84,7 +84,7 @@ MULTIPLIERS = [-1.0, -0.5, 0.0, 0.5, 1.0]         # × the chosen push, for per-
 N_RANDOM = scale(fast=20, full=100)               # equal-norm random vectors per control (vs their 95th percentile)
 TEMPLATE_SPLIT = (0.5, 0.25, 0.25)                # templates: build the vector / choose layer+push / report
 ACTADD_PAIR = ("I love", "I hate")                # after Turner et al.'s Love − Hate (same token count)
-MAX_ROWS = 256                                    # sequences per forward pass (memory vs speed)
+MAX_TOKENS = 3072                                 # token positions per steered forward pass (memory vs speed)
 
 # %%
 model = load_lm(MODEL_NAME)
@@ -106,19 +106,23 @@ def prompt_tokens(prompts):
 
 
 def steered_logprobs(prompts, layer, deltas):
-    """Next-token log-probs at each prompt's last token with each delta added at ``layer``.
+    """:func:`steered_logprobs_of_tokens` for prompt strings (the model's BOS first)."""
+    return steered_logprobs_of_tokens(*prompt_tokens(prompts), layer, deltas)
+
+
+def steered_logprobs_of_tokens(tokens, lengths, layer, deltas):
+    """Next-token log-probs at each row's last real token with each delta added at ``layer``.
 
     ``deltas``: ``[n_deltas, d_model]`` (added at every position but 0, the attention sink) or
     ``[n_deltas, pos, d_model]`` (added position by position from position 0: activation
     addition). The layers below ``layer`` are run once; each steered pass starts at ``layer``
     (``act.logits_from``).
-    Returns ``[n_deltas, n_prompts, vocab]``.
+    ``tokens``: right-padded ``[batch, pos]``. Returns ``[n_deltas, batch, vocab]``.
     """
-    tokens, lengths = prompt_tokens(prompts)
     resid = act.resid_batch(model, tokens, [layer], lengths)[layer]                    # [batch, pos, d_model]
     out = []
     with torch.no_grad():
-        for chunk in deltas.split(max(1, MAX_ROWS // len(prompts))):
+        for chunk in deltas.split(max(1, MAX_TOKENS // tokens.numel())):     # long prompts: fewer deltas a pass
             if chunk.dim() == 2:
                 push = chunk[:, None, None, :].expand(-1, 1, resid.shape[1], -1).clone()  # [chunk, 1, pos, d]
                 push[:, :, 0] = 0.0                                                  # position 0 left alone
@@ -129,12 +133,23 @@ def steered_logprobs(prompts, layer, deltas):
             x = (resid[None] + push.to(resid)).flatten(0, 1)                          # [chunk * batch, pos, d]
             last = act.logits_from(model, x, layer, lengths.repeat(len(chunk)))
             out.append(last.float().log_softmax(-1).cpu())
-    return torch.cat(out).view(len(deltas), len(prompts), -1)
+    return torch.cat(out).view(len(deltas), len(tokens), -1)
 
 
 def lexicon_score(logprobs, towards, away):
     """The behaviour score: ``log P(any towards word) − log P(any away word)`` at the next token."""
     return logprobs[..., token_ids(towards)].logsumexp(-1) - logprobs[..., token_ids(away)].logsumexp(-1)
+
+
+def lexicon_shift(prompts, layer, deltas, towards, away):
+    """Change of the lexicon score per delta ``[n_deltas, n_prompts]``, and the KL at the scored token.
+
+    The unsteered pass (a zero delta) shares the forward pass of the lower layers with the steered ones.
+    """
+    logprobs = steered_logprobs(prompts, layer, torch.cat([torch.zeros_like(deltas[:1]), deltas]))
+    scores = lexicon_score(logprobs, towards, away)
+    kl = (logprobs[:1].exp() * (logprobs[:1] - logprobs[1:])).sum(-1)                  # [n_deltas, n_prompts]
+    return scores[1:] - scores[:1], kl
 
 
 # The cost of a push: KL(clean ‖ steered) of the next-token distributions over a neutral paragraph.
@@ -262,9 +277,7 @@ def actadd_delta(layer, push):
 
 def sentiment_shift(prompts, layer, deltas):
     """Change of the sentiment lexicon score per delta: ``[n_deltas, n_prompts]``."""
-    base = lexicon_score(steered_logprobs(prompts, layer, torch.zeros(1, d_model)), sentiment.towards,
-                         sentiment.away)
-    return lexicon_score(steered_logprobs(prompts, layer, deltas), sentiment.towards, sentiment.away) - base
+    return lexicon_shift(prompts, layer, deltas, sentiment.towards, sentiment.away)[0]
 
 
 select_prompts = [NEUTRAL_PROMPTS[i] for i in SELECT]
@@ -419,11 +432,8 @@ def unit(v):
 
 def behaviour_shift(name, items, layer, deltas):
     """Change of the behaviour's lexicon score per delta ``[n_deltas, n_items]``, and the KL at the scored token."""
-    b, prompts = BEHAVIOURS[name], [it.prompt for it in items]
-    logprobs = steered_logprobs(prompts, layer, torch.cat([torch.zeros(1, d_model), deltas]))
-    scores = lexicon_score(logprobs, b.towards, b.away)
-    kl = (logprobs[:1].exp() * (logprobs[:1] - logprobs[1:])).sum(-1)                  # [n_deltas, n_items]
-    return scores[1:] - scores[:1], kl
+    b = BEHAVIOURS[name]
+    return lexicon_shift([it.prompt for it in items], layer, deltas, b.towards, b.away)
 
 
 val_effect, val_cost, choices = {}, {}, {}
@@ -645,9 +655,9 @@ def ab_items(questions, words):
     return items
 
 
-def ab_tokens(texts):
-    return act.pad_right([torch.tensor(tokenizer(t, add_special_tokens=False).input_ids) for t in texts],
-                         tokenizer.pad_token_id or 0)
+def chat_ids(text):
+    """Token ids of a chat-formatted text, which carries its own special tokens (no second BOS)."""
+    return torch.tensor(tokenizer(text, add_special_tokens=False).input_ids)
 
 
 letters = {"A": token_ids([" A"])[0], "B": token_ids([" B"])[0]}
@@ -656,24 +666,15 @@ ab_test = ab_items(ab_split.test, list(zip(sentiment.towards, sentiment.away)))
 ab_layer, ab_push = choices["sentiment"].option
 other = {"A": " B", "B": " A"}
 with_letters = [(p + f" {first}", p + other[first]) for p, first in ab_train]
-towards_tokens, towards_len = ab_tokens([t for t, _ in with_letters])
-away_tokens, away_len = ab_tokens([a for _, a in with_letters])
-ab_towards = act.at_last(act.resid_batch(model, towards_tokens, [ab_layer], towards_len)[ab_layer], towards_len)
-ab_away = act.at_last(act.resid_batch(model, away_tokens, [ab_layer], away_len)[ab_layer], away_len)
-ab_vector = (ab_towards - ab_away).mean(0).float()                                      # read at the answer letter
-ab_delta = unit(ab_vector.cpu()) * ab_push * typical_norm[ab_layer]
-tokens, lengths = ab_tokens([p for p, _ in ab_test])
-resid = act.resid_batch(model, tokens, [ab_layer], lengths)[ab_layer]
-sign = torch.tensor([1.0 if first == "A" else -1.0 for _, first in ab_test])
+ab_read = {side: act.resid(model, [chat_ids(pair[k]) for pair in with_letters], [ab_layer], at="last")[ab_layer]
+           for k, side in enumerate(("towards", "away"))}                           # at the answer letter
+ab_vector = (ab_read["towards"] - ab_read["away"]).mean(0)
+ab_delta = unit(ab_vector) * ab_push * typical_norm[ab_layer]
 ab_vectors = torch.cat([torch.zeros(1, d_model), ab_delta[None], equal_norm_random(ab_delta, N_RANDOM, generator)])
-with torch.no_grad():
-    letter_diff = []
-    for v in ab_vectors:
-        x = resid.clone()
-        x[:, 1:] += v.to(x)
-        last = act.logits_from(model, x, ab_layer, lengths).float()
-        letter_diff.append(sign * (last[:, letters["A"]] - last[:, letters["B"]]))   # behaviour letter − other
-letter_diff = torch.stack(letter_diff).numpy()
+logprobs = steered_logprobs_of_tokens(*act.pad_right([chat_ids(p) for p, _ in ab_test], tokenizer.pad_token_id or 0),
+                                      ab_layer, ab_vectors)                            # [vector, item, vocab]
+sign = torch.tensor([1.0 if first == "A" else -1.0 for _, first in ab_test])
+letter_diff = (sign * (logprobs[..., letters["A"]] - logprobs[..., letters["B"]])).numpy()  # behaviour letter − other
 ab_shift = letter_diff[1] - letter_diff[0]
 ab_random = (letter_diff[2:] - letter_diff[0]).mean(1)
 ab_result = {"unsteered_preference": float(letter_diff[0].mean()), "shift": float(ab_shift.mean()),

@@ -6,6 +6,7 @@ module holds what they share.
 """
 from __future__ import annotations
 
+import math
 import traceback
 from pathlib import Path
 
@@ -65,6 +66,19 @@ def expect_tensor(x, name: str, shape=None, dtype=None, device=None, finite: boo
         bad = (~torch.isfinite(x)).sum().item()
         raise CheckFailed(f"{name} has {bad} NaN/inf values. Look for a division by zero or a log of 0.")
     return x
+
+
+def expect_number(value, name: str) -> float:
+    """A finite Python number from a number, a NumPy scalar or a one-element tensor."""
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            raise CheckFailed(f"{name} should be a single number, got a tensor of shape {tuple(value.shape)}.")
+        value = value.item()
+    if hasattr(value, "item") and not isinstance(value, (int, float)):      # NumPy scalars
+        value = value.item()
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise CheckFailed(f"{name} should be a finite number, got {value!r}.")
+    return float(value)
 
 
 def expect_close(actual, expected, name: str, atol=1e-4, rtol=1e-4, hint: str = "") -> None:

@@ -8,17 +8,8 @@ import math
 
 import torch
 
-from utils.checks import CheckFailed, call, expect_close, expect_tensor, passed
+from utils.checks import CheckFailed, call, expect_close, expect_number, expect_tensor, passed
 
-
-def _number(value, name: str) -> float:
-    if isinstance(value, torch.Tensor):
-        if value.numel() != 1:
-            raise CheckFailed(f"{name} should be a single number, got a tensor of shape {tuple(value.shape)}.")
-        value = value.item()
-    if not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise CheckFailed(f"{name} should be a finite number, got {value!r}.")
-    return float(value)
 
 
 # ----------------------------------------------------------------------------- exercise 1
@@ -102,7 +93,7 @@ def check_sae_metrics(sae_metrics) -> None:
     out = call(sae_metrics, sae, x.clone())
     if not isinstance(out, dict) or not {"l0", "fvu", "dead_fraction"} <= set(out):
         raise CheckFailed("sae_metrics should return a dict with keys 'l0', 'fvu' and 'dead_fraction'.")
-    got = {key: _number(out[key], f"sae_metrics(...)['{key}']") for key in ("l0", "fvu", "dead_fraction")}
+    got = {key: expect_number(out[key], f"sae_metrics(...)['{key}']") for key in ("l0", "fvu", "dead_fraction")}
     pre_l0 = float((ref["pre"] > 0).sum(1).float().mean())
     if abs(got["l0"] - ref["l0"]) > 1e-5:
         hint = ""
@@ -170,7 +161,7 @@ def check_mfr_penalty(mfr_penalty) -> None:
     generator = torch.Generator().manual_seed(0)
     base = torch.randn(6, 8, generator=generator)
     same = torch.stack([base, base[torch.randperm(6, generator=generator)] * 3.0, base * 0.5])   # same directions
-    out = _number(call(mfr_penalty, same), "mfr_penalty(three SAEs with the same directions)")
+    out = expect_number(call(mfr_penalty, same), "mfr_penalty(three SAEs with the same directions)")
     if abs(out) > 1e-5:
         raise CheckFailed(f"three SAEs whose decoder rows are the same directions (permuted, rescaled) should have "
                           f"penalty 0, got {out:.4f}. Compare *directions* (cosine similarity) and match each "
@@ -178,7 +169,7 @@ def check_mfr_penalty(mfr_penalty) -> None:
                           "its most similar latent in the other SAE, whatever their order.")
     eye = torch.eye(6)
     disjoint = torch.stack([eye[:2], eye[2:4], eye[4:6]])                                 # mutually orthogonal
-    out = _number(call(mfr_penalty, disjoint), "mfr_penalty(three mutually orthogonal SAEs)")
+    out = expect_number(call(mfr_penalty, disjoint), "mfr_penalty(three mutually orthogonal SAEs)")
     if abs(out - 1.0) > 1e-5:
         self_pairs = abs(out - 2 / 3) < 1e-4
         hint = " Leave out the pairs of an SAE with itself: its cosine with itself is 1." if self_pairs else ""
@@ -186,7 +177,7 @@ def check_mfr_penalty(mfr_penalty) -> None:
     # Two SAEs, hand-computed. SAE 0 = {e0, e1}; SAE 1 = {e0, e0}: every latent of SAE 1 finds e0 (cos 1),
     # while e1 in SAE 0 finds nothing (cos 0). Mean over the ordered pairs (0→1: 0.5, 1→0: 1.0) = 0.75.
     pair = torch.stack([torch.eye(2), torch.tensor([[1.0, 0.0], [2.0, 0.0]])])
-    out = _number(call(mfr_penalty, pair), "mfr_penalty(hand-made pair)")
+    out = expect_number(call(mfr_penalty, pair), "mfr_penalty(hand-made pair)")
     if abs(out - 0.25) > 1e-5:
         raise CheckFailed(f"for SAE 0 = {{e0, e1}} and SAE 1 = {{e0, 2·e0}} the penalty is 1 − mean(0.5, 1.0) = 0.25, "
                           f"got {out:.4f}. For each latent of SAE a take its maximum cosine over the latents of SAE b, "
@@ -270,7 +261,7 @@ def check_ce_loss_recovered(ce_loss_recovered) -> None:
         if not isinstance(out, dict) or not {"clean", "spliced", "ablated", "recovered"} <= set(out):
             raise CheckFailed("ce_loss_recovered should return a dict with keys 'clean', 'spliced', 'ablated', "
                               "'recovered'.")
-        got = {k: _number(out[k], f"['{k}']") for k in ("clean", "spliced", "ablated", "recovered")}
+        got = {k: expect_number(out[k], f"['{k}']") for k in ("clean", "spliced", "ablated", "recovered")}
         if abs(got["clean"] - ref["clean"]) > 1e-4:
             raise CheckFailed(f"clean loss {got['clean']:.4f}, expected {ref['clean']:.4f}: the mean cross-entropy of "
                               "predicting tokens[:, 1:] from logits[:, :-1], with no hook.")

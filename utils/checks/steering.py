@@ -8,17 +8,8 @@ import scipy.stats
 import torch
 
 from utils import stats
-from utils.checks import CheckFailed, call, expect_close, expect_tensor, passed
+from utils.checks import CheckFailed, call, expect_close, expect_number, expect_tensor, passed
 
-
-def _number(value, name: str) -> float:
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        value = value.item()
-    if isinstance(value, np.generic):
-        value = value.item()
-    if not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise CheckFailed(f"{name} should be a finite number, got {value!r}.")
-    return float(value)
 
 
 # ----------------------------------------------------------------------------- exercise 1
@@ -205,7 +196,8 @@ def _fraction_and_interval(out, name: str) -> tuple[float, float, float]:
         fraction, (low, high) = out
     except (TypeError, ValueError):
         raise CheckFailed(f"{name} returned {out!r}: return (fraction, (low, high)).") from None
-    return _number(fraction, f"{name}'s fraction"), _number(low, f"{name}'s low"), _number(high, f"{name}'s high")
+    return tuple(expect_number(value, f"{name}'s {part}")
+                 for value, part in ((fraction, "fraction"), (low, "low"), (high, "high")))
 
 
 def check_anti_steerable_fraction(anti_steerable_fraction) -> None:
