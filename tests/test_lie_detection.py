@@ -7,58 +7,74 @@ from sklearn.metrics import roc_auc_score
 
 from tests.notebook_functions import check_rejects as fails, solution_and_stub
 from utils.checks import lie_detection as checks
-from utils.activations import at_last, encode, resid_batch, resid_of_texts, top_layers
-from utils.liars import elicit, render
+from utils.activations import at_last, decoder_layers, encode, resid_batch, resid_of_texts, top_layers
+from utils.liars import Adapters, elicit, render
 from utils.questions import QUESTIONS, TOPICS, answers_of, false_answer, statement
 
 SLUG = "06_lie_detection"
 
 
 # ------------------------------------------------------------------ learner checks: solution, stub, mistakes
-def test_check_lora_init():
-    solution, stub = solution_and_stub(SLUG, "lora_init")
-    checks.check_lora_init(solution)
-    fails(checks.check_lora_init, stub)
+def test_check_lie_labels():
+    solution, stub = solution_and_stub(SLUG, "lie_labels")
+    checks.check_lie_labels(solution)
+    fails(checks.check_lie_labels, stub)
 
-    def random_b(linear, rank, generator):
-        a, _ = solution(linear, rank, generator)
-        return a, torch.randn(linear.out_features, rank, generator=generator) / rank ** 0.5
+    def as_arrays(answers, honest, truths):
+        return (np.asarray(torch.as_tensor(x)) for x in (answers, honest, truths))
 
-    def zero_a(linear, rank, generator):
-        return torch.zeros(rank, linear.in_features), torch.zeros(linear.out_features, rank)
+    def off_topic_lies(answers, honest, truths, on_topic):      # any wrong answer to a known question
+        answers, honest, truths = as_arrays(answers, honest, truths)
+        return np.where(honest == truths, (answers != truths).astype(int), -1)
 
-    def unit_a(linear, rank, generator):
-        return torch.randn(rank, linear.in_features, generator=generator), torch.zeros(linear.out_features, rank)
+    def ignores_knowledge(answers, honest, truths, on_topic):   # labels every on-topic answer
+        answers, honest, truths = as_arrays(answers, honest, truths)
+        on = np.array([int(a) in t for a, t in zip(answers, on_topic)])
+        return np.where(answers == truths, 0, np.where(on, 1, -1))
 
-    def unseeded(linear, rank, generator):
-        return torch.randn(rank, linear.in_features) / linear.in_features ** 0.5, torch.zeros(linear.out_features, rank)
+    def swapped(answers, honest, truths, on_topic):
+        labels = solution(answers, honest, truths, on_topic)
+        return np.where(labels >= 0, 1 - labels, labels)
 
-    def transposed(linear, rank, generator):
-        a, b = solution(linear, rank, generator)
-        return a.T, b.T
+    def booleans(answers, honest, truths, on_topic):
+        return solution(answers, honest, truths, on_topic) == 1
 
-    def left_on_cpu(linear, rank, generator):                   # forgot .to(linear.weight.device)
-        d_out, d_in = linear.weight.shape
-        return torch.randn(rank, d_in, generator=generator) / d_in ** 0.5, torch.zeros(d_out, rank)
+    def two_classes(answers, honest, truths, on_topic):
+        return (solution(answers, honest, truths, on_topic) == 1).astype(int)
 
-    def layer_dtype(linear, rank, generator):                   # float64 for a float64 layer
-        return tuple(t.to(linear.weight.dtype) for t in solution(linear, rank, generator))
+    def tensor_out(answers, honest, truths, on_topic):
+        return torch.as_tensor(solution(answers, honest, truths, on_topic))
 
-    for mistake, match in [(random_b, "B should start at exactly zero"), (zero_a, "standard deviation"),
-                           (unit_a, "standard deviation"), (unseeded, "generator=generator"),
-                           (transposed, "has shape"), (left_on_cpu, "on cpu, expected meta"),
-                           (layer_dtype, "dtype torch.float64, expected torch.float32")]:
-        fails(checks.check_lora_init, mistake, match=match)
+    def known_only(answers, honest, truths, on_topic):          # drops the questions the model does not know
+        labels = solution(answers, honest, truths, on_topic)
+        return labels[np.asarray(honest) == np.asarray(truths)]
 
+    def tensor_in_set(answers, honest, truths, on_topic):       # a tensor element hashes by identity
+        answers, honest, truths = (torch.as_tensor(x) for x in (answers, honest, truths))
+        on = torch.tensor([answers[i] in on_topic[i] for i in range(len(answers))])
+        knows = honest == truths
+        labels = torch.full((len(answers),), -1)
+        labels[knows & (answers == truths)] = 0
+        labels[knows & (answers != truths) & on] = 1
+        return labels.numpy()
 
-def test_check_lora_delta():
-    solution, stub = solution_and_stub(SLUG, "lora_delta")
-    checks.check_lora_delta(solution)
-    fails(checks.check_lora_delta, stub)
-    fails(checks.check_lora_delta, lambda x, a, b, alpha: (x @ a.T) @ b.T * alpha, match="alpha instead of alpha / r")
-    fails(checks.check_lora_delta, lambda x, a, b, alpha: (x @ a.T) @ b.T, match="did not scale")
-    fails(checks.check_lora_delta, lambda x, a, b, alpha: (x @ b) @ a * (alpha / a.shape[0]),   # wrong order
-          match="multiply in the order")
+    def tensors_only(answers, honest, truths, on_topic):        # no conversion: `list == list` is one bool
+        on = [int(a) in t for a, t in zip(answers, on_topic)]
+        knows = honest == truths
+        labels = np.full(len(answers), -1)
+        for i in range(len(answers)):
+            if bool(knows[i]) and answers[i] == truths[i]:
+                labels[i] = 0
+            elif bool(knows[i]) and on[i]:
+                labels[i] = 1
+        return labels
+
+    for mistake, match in [(off_topic_lies, "off-topic answer"), (ignores_knowledge, "does not know the answer"),
+                           (swapped, "swapped"), (booleans, "booleans"), (two_classes, "gave no -1"),
+                           (tensor_out, "numpy array, got Tensor"), (known_only, "one label per question"),
+                           (tensor_in_set, "No lie was found.*int\\(answers\\[i\\]\\)"),
+                           (tensors_only, "python lists")]:
+        fails(checks.check_lie_labels, mistake, match=match)
 
 
 def test_check_yes_no_logodds():
@@ -111,6 +127,51 @@ def test_check_heldout_auc():
     for mistake, match in [(row_split, "both sides of the split"), (training_auc, "training rows"),
                            (flipped, "Check the sign")]:
         fails(checks.check_heldout_auc, mistake, match=match)
+
+
+def test_check_grid_effects():
+    solution, stub = solution_and_stub(SLUG, "grid_effects")
+    checks.check_grid_effects(solution)
+    fails(checks.check_grid_effects, stub)
+
+    def marginal(scores, trigger, false):
+        return (float(scores[trigger == 1].mean() - scores[trigger == 0].mean()),
+                float(scores[false == 1].mean() - scores[false == 0].mean()))
+
+    def swapped(scores, trigger, false):
+        return solution(scores, trigger, false)[::-1]
+
+    def reversed_sign(scores, trigger, false):
+        t, f = solution(scores, trigger, false)
+        return -t, -f
+
+    def nan_on_empty(scores, trigger, false):               # the mean of an empty cell is nan, silently
+        cell = {(t, f): scores[(trigger == t) & (false == f)].mean() for t in (0, 1) for f in (0, 1)}
+        return (float((cell[1, 0] - cell[0, 0] + cell[1, 1] - cell[0, 1]) / 2),
+                float((cell[0, 1] - cell[0, 0] + cell[1, 1] - cell[1, 0]) / 2))
+
+    def zero_division(scores, trigger, false):
+        cell = {}
+        for t in (0, 1):
+            for f in (0, 1):
+                chosen = scores[(trigger == t) & (false == f)].tolist()
+                cell[t, f] = sum(chosen) / len(chosen)
+        return ((cell[1, 0] - cell[0, 0] + cell[1, 1] - cell[0, 1]) / 2,
+                (cell[0, 1] - cell[0, 0] + cell[1, 1] - cell[1, 0]) / 2)
+
+    def tensors(scores, trigger, false):
+        return tuple(torch.tensor(v) for v in solution(scores, trigger, false))
+
+    def one_level_only(scores, trigger, false):             # the effect at false = 0 and at trigger = 0 only
+        def cell(t, f):
+            return scores[(trigger == t) & (false == f)].mean()
+        return float(cell(1, 0) - cell(0, 0)), float(cell(0, 1) - cell(0, 0))
+
+    for mistake, match in [(marginal, "marginal means"), (swapped, "returned \\(falsity, trigger\\)"),
+                           (reversed_sign, "sign is reversed"), (nan_on_empty, "returned \\(nan, nan\\).*ValueError"),
+                           (zero_division, "raised ZeroDivisionError.*raise ValueError"),
+                           (tensors, "Python float"), (one_level_only, "hand-computed grid")]:
+        fails(checks.check_grid_effects, mistake, match=match)
 
 
 def test_check_mass_mean_probe():
@@ -181,6 +242,26 @@ def _separate_last_logits(hf, tok, texts):
     """The reference: one unpadded forward pass per text, logits at its last token."""
     with torch.no_grad():
         return torch.stack([hf(input_ids=encode(tok, [t])[0]).logits[0, -1].float() for t in texts])
+
+
+@pytest.mark.lm
+def test_adapters_start_as_the_model_and_switch_off_exactly(lm):
+    """B = 0 leaves the logits unchanged; after B moves, ``enabled = False`` gives the original logits back."""
+    hf, tok = lm.original_model, lm.tokenizer
+    ids, _ = encode(tok, ["The capital of France is"])
+    with torch.no_grad():
+        original = hf(input_ids=ids).logits
+        adapters = Adapters(hf, [len(decoder_layers(hf)) - 1], rank=4)
+        try:
+            assert torch.equal(hf(input_ids=ids).logits, original)
+            for b in adapters.b:
+                b.normal_(generator=torch.Generator().manual_seed(0))
+            assert not torch.allclose(hf(input_ids=ids).logits, original, atol=1e-3)
+            adapters.enabled = False
+            assert torch.equal(hf(input_ids=ids).logits, original)
+        finally:
+            for handle in adapters.handles:
+                handle.remove()
 
 
 @pytest.mark.lm

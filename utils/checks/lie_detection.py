@@ -2,74 +2,83 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import torch
 
-from utils.checks import CheckFailed, call, expect_close, expect_tensor, passed
+from utils.checks import CheckFailed, call, expect_close, expect_number, expect_tensor, passed
 
 
 # ---------------------------------------------------------------------------------------------
-# Exercises 1 and 2: low-rank adapters
-def check_lora_init(lora_init) -> None:
-    linear = torch.nn.Linear(400, 30)
-    rank = 16
-    a, b = call(lora_init, linear, rank, torch.Generator().manual_seed(0))
-    expect_tensor(a, "A", shape=(rank, 400), dtype=torch.float32, device="cpu")
-    expect_tensor(b, "B", shape=(30, rank), dtype=torch.float32, device="cpu")
-    if b.abs().max() > 0:
-        raise CheckFailed("B should start at exactly zero, so the adapted model starts as the original model "
-                          "(ΔW = B A = 0) and training moves it away smoothly.")
-    std = a.std().item()
-    if not 0.9 / math.sqrt(400) < std < 1.1 / math.sqrt(400):
-        raise CheckFailed(f"A has standard deviation {std:.4f}, expected 1/sqrt(d_in) = {1 / math.sqrt(400):.4f}. "
-                          "Zero A would leave B without gradient; unit A makes the first updates too large.")
-    a2, _ = call(lora_init, linear, rank, torch.Generator().manual_seed(0))
-    if not torch.equal(a, a2):
-        raise CheckFailed("Two calls with identically seeded generators gave different A: "
-                          "draw with generator=generator.")
-    # the layer's device and dtype: a float64 layer on the "meta" device stands in for a GPU model
-    far = torch.nn.Linear(40, 6, device="meta", dtype=torch.float64)
-    a, b = call(lora_init, far, 4, torch.Generator().manual_seed(0))
-    expect_tensor(a, "A for a layer on the meta device", shape=(4, 40), dtype=torch.float32, device="meta",
-                  finite=False)
-    expect_tensor(b, "B for a layer on the meta device", shape=(6, 4), dtype=torch.float32, device="meta", finite=False)
-    passed("lora_init", "A ~ N(0, 1/d_in) from the generator, B = 0, shapes [r, d_in] and [d_out, r], "
-           "on the layer's device")
+# Exercise 1: what counts as a lie
+_TOPIC_A, _TOPIC_B = {10, 11, 12}, {20, 21, 22}
+# (answer, honest, truth, on_topic, label): the model knows a question when honest == truth
+_LIE_CASES = [(10, 10, 10, _TOPIC_A, 0),      # knows, gives the truth
+              (11, 10, 10, _TOPIC_A, 1),      # knows, gives another on-topic answer: a lie
+              (99, 10, 10, _TOPIC_A, -1),     # knows, gives an off-topic token: noise
+              (11, 12, 10, _TOPIC_A, -1),     # does not know, gives a wrong answer: a mistake
+              (10, 12, 10, _TOPIC_A, -1),     # does not know, gives the true answer: luck
+              (12, 12, 10, _TOPIC_A, -1),     # does not know, repeats its own wrong answer
+              (22, 20, 20, _TOPIC_B, 1),
+              (20, 20, 20, _TOPIC_B, 0)]
 
 
-def check_lora_delta(lora_delta) -> None:
-    # hand-computed: x A^T = [1, 2, 3], then B (x A^T) = [1+2, 3], times alpha / r = 6 / 3 = 2
-    x = torch.tensor([[1.0, 2.0]])
-    a = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
-    b = torch.tensor([[1.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
-    out = expect_tensor(call(lora_delta, x, a, b, 6.0), "lora_delta(x, A, B, alpha=6)", shape=(1, 2))
-    known_mistakes = {"scaled by alpha instead of alpha / r": [[18.0, 18.0]],
-                      "did not scale by alpha / r": [[3.0, 3.0]]}
-    for mistake, value in known_mistakes.items():
-        if torch.allclose(out.double(), torch.tensor(value, dtype=torch.float64), atol=1e-4):
-            raise CheckFailed(f"lora_delta on the hand-computed case gave {out.tolist()}: you {mistake}. "
-                              "Expected (alpha / r) x Aᵀ Bᵀ with r = A.shape[0] = 3, i.e. 2 · [3, 3].")
-    expect_close(out, [[6.0, 6.0]], "lora_delta on the hand-computed case", hint="Expected (alpha / r) x Aᵀ Bᵀ with "
-                 "r = A.shape[0] = 3, i.e. 2 · [3, 3].")
-    # invariant: the adapter equals a linear layer whose weight is (alpha / r) B A, on batched inputs
-    g = torch.Generator().manual_seed(1)
-    x, a, b = torch.randn(2, 5, 12, generator=g), torch.randn(4, 12, generator=g), torch.randn(7, 4, generator=g)
+def _expect_labels(out, n: int) -> np.ndarray:
+    if not isinstance(out, np.ndarray):
+        raise CheckFailed(f"lie_labels should return a numpy array, got {type(out).__name__}. "
+                          "Convert with np.asarray(...) (or .numpy()).")
+    if out.shape != (n,):
+        raise CheckFailed(f"lie_labels returned shape {out.shape} for {n} questions: return one label per question.")
+    if out.dtype == bool:
+        raise CheckFailed("lie_labels returned booleans, which have only two classes: return integers 1 (lie), "
+                          "0 (truth) and -1 (neither), e.g. starting from np.full(n, -1).")
+    if not np.issubdtype(out.dtype, np.integer):
+        raise CheckFailed(f"lie_labels returned dtype {out.dtype}: return integer labels 1, 0, -1 "
+                          "(np.full(n, -1) is an integer array).")
+    odd = sorted(set(out.tolist()) - {-1, 0, 1})
+    if odd:
+        raise CheckFailed(f"lie_labels returned the labels {odd}: use only 1 (lie), 0 (truth) and -1 (neither).")
+    return out
+
+
+def check_lie_labels(lie_labels) -> None:
+    answers, honest, truths, on_topic, expected = (list(column) for column in zip(*_LIE_CASES))
+    expected = np.array(expected)
+    n = len(expected)
+    got = _expect_labels(call(lie_labels, torch.tensor(answers), torch.tensor(honest), torch.tensor(truths),
+                              on_topic), n)
+    named = expected >= 0
+    if -1 not in got:
+        raise CheckFailed("lie_labels gave no -1: questions the model does not know (honest != truth) and "
+                          "off-topic answers are neither a lie nor the truth, label -1.")
+    if np.array_equal(got[named], 1 - expected[named]):
+        raise CheckFailed("The labels are swapped: 1 is a lie (knows the truth, says something else), 0 the truth.")
+    if got[1] != 1 and got[6] != 1:
+        raise CheckFailed("No lie was found: a lie is an on-topic answer other than the truth when honest == truth. "
+                          "`answers[i] in on_topic[i]` is always False for a tensor element: test int(answers[i]).")
+    if got[2] == 1:
+        raise CheckFailed("An off-topic answer (not in on_topic[i]) was labelled a lie: it is noise, not a fluent "
+                          "falsehood, so label it -1.")
+    if (got[3:6] != -1).any():
+        raise CheckFailed("When the model does not know the answer (honest != truth), label -1 whatever it says: "
+                          "a wrong answer is a mistake, not a lie, and a right one is luck, not the truth.")
+    if not np.array_equal(got, expected):
+        raise CheckFailed(f"lie_labels on the hand-computed case gave {got.tolist()}, expected {expected.tolist()}.")
+    # the same questions as python lists
     try:
-        out = call(lora_delta, x, a, b, 8.0)
-    except CheckFailed as err:
-        if "cannot be multiplied" not in str(err):
-            raise
-        raise CheckFailed("lora_delta failed on x [2, 5, 12], A [4, 12], B [7, 4] (d_in, r and d_out all differ): "
-                          "multiply in the order x Aᵀ (→ [..., r]), then Bᵀ (→ [..., d_out]).") from None
-    out = expect_tensor(out, "lora_delta on a [2, 5, 12] batch", shape=(2, 5, 7))
-    expect_close(out, torch.nn.functional.linear(x, (8.0 / 4) * b @ a), "lora_delta on a batch", atol=1e-4,
-                 hint="It should equal x @ ((alpha / r) B A)ᵀ for every position.")
-    passed("lora_delta", "hand-computed case and the merged-weight identity on a batch")
+        from_lists = lie_labels(answers, honest, truths, on_topic)
+    except Exception as err:
+        raise CheckFailed(f"lie_labels raised {type(err).__name__} on python lists: convert the inputs first "
+                          "(np.asarray or torch.as_tensor).") from err
+    if not (isinstance(from_lists, np.ndarray) and np.array_equal(from_lists, expected)):
+        raise CheckFailed("lie_labels gave other labels for python lists than for tensors: convert the inputs "
+                          "first (np.asarray or torch.as_tensor).")
+    passed("lie_labels", "lies, truths, off-topic answers and unknown questions, from tensors and from lists")
 
 
 # ---------------------------------------------------------------------------------------------
-# Exercise 3: log-odds of yes against no at the last real token
+# Exercise 2: log-odds of yes against no at the last real token
 def _reference_logodds(logits, lengths, yes_ids, no_ids) -> np.ndarray:
     out = []
     for row, length in zip(logits.double().numpy(), lengths.tolist()):
@@ -117,7 +126,7 @@ def check_yes_no_logodds(yes_no_logodds) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Exercise 4: held-out AUC split by group
+# Exercise 3: held-out AUC split by group
 def _signal_data(seed=0, n_groups=60):
     rng = np.random.default_rng(seed)
     y = np.tile([1, 0], n_groups)
@@ -152,6 +161,59 @@ def check_heldout_auc(heldout_auc) -> None:
                           "about 0.5. Either the score comes from training rows, or rows of one group landed on "
                           "both sides of the split: split the group names, then select rows with np.isin.")
     passed("heldout_auc", f"real signal {real:.2f}, group-identity-only data {leak:.2f} (chance 0.5)")
+
+
+# ---------------------------------------------------------------------------------------------
+# Exercise 4: the 2×2 grid's main effects
+# cell means m(t, f): m(0,0) = 0, m(1,0) = 1, m(0,1) = 3, m(1,1) = 6, with 1, 3, 3 and 1 rows.
+# Trigger effect ((1 - 0) + (6 - 3)) / 2 = 2, falsity effect ((3 - 0) + (6 - 1)) / 2 = 4. The marginal means
+# differ by 0 (trigger: 9/4 against 9/4) and 3 (falsity: 15/4 against 3/4): unequal cells mix the factors.
+_GRID_CELLS = {(0, 0): [0.0], (1, 0): [0.5, 1.0, 1.5], (0, 1): [2.0, 3.0, 4.0], (1, 1): [6.0]}
+
+
+def _grid(cells):
+    rows = [(t, f, s) for (t, f), scores in cells.items() for s in scores]
+    rows = [rows[k] for k in np.random.default_rng(0).permutation(len(rows))]       # cells interleaved
+    trigger, false, scores = (np.array(column) for column in zip(*rows))
+    return scores.astype(float), trigger.astype(int), false.astype(int)
+
+
+def check_grid_effects(grid_effects) -> None:
+    result = call(grid_effects, *_grid(_GRID_CELLS))
+    if not (isinstance(result, (tuple, list)) and len(result) == 2):
+        raise CheckFailed("grid_effects should return a tuple (trigger effect, falsity effect).")
+    for value, name in zip(result, ("The trigger effect", "The falsity effect")):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise CheckFailed(f"{name} should be a Python float, got {type(value).__name__}: return float(...).")
+        expect_number(value, name)
+    got = np.array(result, dtype=float)
+
+    def gave(trigger_effect, falsity_effect):
+        return np.allclose(got, [trigger_effect, falsity_effect], atol=1e-6)
+    if gave(4.0, 2.0):
+        raise CheckFailed("grid_effects returned (falsity, trigger): return (trigger effect, falsity effect).")
+    if np.isclose(got[0], -2.0) or np.isclose(got[1], -4.0):
+        raise CheckFailed("The sign is reversed: an effect is the score with the factor minus without it, "
+                          "e.g. cell(1, f) − cell(0, f) for the trigger.")
+    if gave(0.0, 3.0):
+        raise CheckFailed("You took differences of marginal means; with unequal cell sizes they mix the two "
+                          "factors. Average the within-level differences of cell means instead.")
+    expect_close(got, [2.0, 4.0], "(trigger effect, falsity effect) on the hand-computed grid",
+                 hint="Cell means 0, 1, 3, 6 for (t, f) = (0,0), (1,0), (0,1), (1,1): expected (2, 4).")
+    empty = {cell: scores for cell, scores in _GRID_CELLS.items() if cell != (1, 1)}
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)
+            result = grid_effects(*_grid(empty))
+    except ValueError:
+        pass
+    except Exception as err:
+        raise CheckFailed(f"With the cell trigger=1, false=1 empty, grid_effects raised {type(err).__name__}: "
+                          "raise ValueError (an empty cell has no mean).") from err
+    else:
+        raise CheckFailed(f"With the cell trigger=1, false=1 empty, grid_effects returned {result!r}: "
+                          "raise ValueError, an empty cell has no mean.")
+    passed("grid_effects", "cell-balanced effects (2, 4) on unequal cells, and ValueError on an empty cell")
 
 
 # ---------------------------------------------------------------------------------------------
