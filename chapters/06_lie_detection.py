@@ -693,19 +693,20 @@ claim("shuffled_label_auc_near_chance", abs(shuffled_auc - 0.5), "<", 0.12,
       why="the clean pipeline on shuffled labels is at chance: no leak from the split or the choice of C")
 
 # %% [markdown]
-# **Where is the signal, if any?** For the clean design: the test AUC of detectors restricted to
-# one group of follow-up questions, the AUC against the number of questions (random subsets),
-# and the detector's coefficients on standardised features.
+# **Where is the signal, if any?** The test AUC of detectors restricted to one group of
+# follow-up questions, for both designs; for the clean design, the AUC against the number of
+# questions (random subsets) and the detector's coefficients on standardised features.
 
 # %%
-def subset_auc(columns):
-    """Clean design: fit on the training subjects with these follow-up columns, AUC on the test subjects."""
-    detector = LogisticRegression(C=1.0, max_iter=1000).fit(feats[("clean", "train")][:, columns],
-                                                            clean_sets["train"].y)
-    return auc(detector.decision_function(feats[("clean", "test")][:, columns]), clean_test.y)
+def subset_auc(columns, design="clean"):
+    """Fit on the training subjects with these follow-up columns, AUC on the test subjects."""
+    sets = {"clean": clean_sets, "naive": naive_sets}[design]
+    detector = LogisticRegression(C=1.0, max_iter=1000).fit(feats[(design, "train")][:, columns], sets["train"].y)
+    return auc(detector.decision_function(feats[(design, "test")][:, columns]), sets["test"].y)
 
 
-group_auc = {group: subset_auc(GROUP_OF == group) for group in GROUPS}
+group_auc = {design: {group: subset_auc(GROUP_OF == group, design) for group in GROUPS}
+             for design in ("naive", "clean")}
 counts = sorted({1, 2, 3, len(FOLLOW) // 2, len(FOLLOW)})
 subset_rng = np.random.default_rng(SEED)
 auc_by_count = [np.mean([subset_auc(subset_rng.choice(len(FOLLOW), n, replace=False)) for _ in range(5)])
@@ -725,7 +726,8 @@ for g, c in colors.items():
 axes[1].legend(fontsize=8)
 plt.tight_layout()
 plt.show()
-print("clean-design test AUC per group: " + ", ".join(f"{g} {v:.2f}" for g, v in group_auc.items()))
+for design, aucs in group_auc.items():
+    print(f"{design}-design test AUC per group: " + ", ".join(f"{g} {v:.2f}" for g, v in aucs.items()))
 for k in np.argsort(-np.abs(coefs))[:3]:
     print(f"{coefs[k]:+.2f}  [{GROUP_OF[k]}] {FOLLOW[k]}")
 
@@ -1078,7 +1080,7 @@ record("06_lie_detection", known_questions=len(known), split_sizes={n: len(v) fo
        grid_mean_p_lie={cell: float(p.mean()) for cell, p in grid.items()}, grid_auc=grid_auc,
        trigger_effect=trigger_effect, falsity_effect=falsity_effect,
        naive_detector_on_clean_auc=naive_on_clean, naive_detector_on_clean_ci=naive_on_clean_ci,
-       shuffled_label_auc=shuffled_auc, clean_auc_per_group=group_auc,
+       shuffled_label_auc=shuffled_auc, auc_per_group=group_auc,
        clean_auc_by_n_questions=dict(zip(counts, map(float, auc_by_count))),
        transfer_clean_to_naive_auc=transfer_auc, transfer_clean_to_naive_ci=transfer_ci,
        topic_transfer_auc=topic_transfer_auc, threshold_accuracy=threshold_acc, threshold_gap=threshold_gap,
