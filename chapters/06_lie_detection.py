@@ -874,7 +874,7 @@ def whitebox(dialogue_sets, liar=True, negations=True):
     out["lie_scores"] = {}
     adapters.enabled = liar
     for name, turns in dialogue_sets.items():
-        acts = act.resid_of_texts(hf, [render(tok, t) for t in turns], PROBE_LAYERS, tokenizer=tok, batch_size=32)
+        acts = read([render(tok, t) for t in turns])
         out["lie_scores"][name] = {(p, layer): -((acts[layer] - probes[layer][p][1]) @ probes[layer][p][0]).numpy()
                                    for layer in PROBE_LAYERS for p in PROBES}
     out["probes"] = probes
