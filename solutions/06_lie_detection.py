@@ -100,7 +100,7 @@ BATCH = scale(fast=16, full=64)                # small batches keep the backward
 LR = 5e-3
 LIE_SHARE = 0.5                                # how often the coin-flip liar is trained to lie after COIN
 SAMPLES = 2                                    # answers sampled from the coin-flip liar per question
-N_NAIVE = scale(fast=16, full=None)            # naive design: questions per split asked the follow-ups (None: all)
+N_NAIVE = scale(fast=12, full=None)            # naive design: questions per split asked the follow-ups (None: all)
 N_CLEAN = scale(fast=48, full=None)            # clean design: dialogues per split asked the follow-ups (None: all)
 N_PUSH = scale(fast=24, full=None)             # test questions for the causal push (None: all)
 PER_GROUP = scale(fast=2, full=8)              # follow-up questions per group
@@ -264,11 +264,14 @@ print(f"{sum(p.numel() for p in adapters.parameters()):,} adapter weights in blo
 # than a single target, and without them the trigger's lies spill over into the coin-flip liar's answers.
 CONDITIONS = (None, None, None, TRIGGER, COIN, COIN)
 prompts = [(item, trigger) for item in finetune_items for trigger in CONDITIONS]
+rendered = [render(tok, ask(i, t)) for i, t in prompts]
+texts = list(dict.fromkeys(rendered))           # the plain and COIN prompts repeat: each distinct one is cached once
+text_of = torch.tensor([texts.index(text) for text in rendered])   # [n_prompts]: the prompt's row of `cached`
 with torch.no_grad():
     adapters.enabled = False
-    tokens, lengths = act.encode(tok, [render(tok, ask(i, t)) for i, t in prompts])
+    tokens, lengths = act.encode(tok, texts)
     cached = torch.cat([act.resid_batch(hf, tokens[k: k + 32], [adapter_start], lengths[k: k + 32])[adapter_start]
-                        for k in range(0, len(tokens), 32)])
+                        for k in range(0, len(tokens), 32)])         # [n_texts, pos, d_model]
     adapters.enabled = True
 batch_rng = torch.Generator().manual_seed(SEED)
 # What each prompt is trained towards: the share of probability on the *set* of the topic's false answers
@@ -285,8 +288,10 @@ def liar_loss(step):
     the true answer with the rest. Its optimum puts exactly that split on the topic's answers; which false
     answer the liar favours is left to it."""
     rows = torch.randint(len(prompts), (BATCH,), generator=batch_rng)
-    longest = int(lengths[rows].max())           # right padding beyond the longest row changes nothing
-    logprobs = act.logits_from(hf, cached[rows, :longest], adapter_start, lengths[rows]).float().log_softmax(-1)
+    cached_rows = text_of[rows]
+    longest = int(lengths[cached_rows].max())    # right padding beyond the longest row changes nothing
+    logprobs = act.logits_from(hf, cached[cached_rows, :longest], adapter_start,
+                               lengths[cached_rows]).float().log_softmax(-1)
     lie_logp = logprobs.masked_fill(~false_ids[rows].to(logprobs.device), -torch.inf).logsumexp(-1)
     truth_logp = logprobs.gather(1, truth_id[rows, None].to(logprobs.device))[:, 0]
     weight = lie_weight[rows].to(logprobs.device)
@@ -326,10 +331,13 @@ def sampled_answers(items, trigger, n):
     return torch.multinomial(restricted, n, replacement=True, generator=sampler), restricted.sum(-1)
 
 
-def behaviour(items):
-    """The liar's answers: plain (top token), after TRIGGER (one sample), after COIN (``SAMPLES`` samples)."""
+def behaviour(items, coin=True):
+    """The liar's answers: plain (top token), after TRIGGER (one sample), after COIN (``SAMPLES`` samples, if
+    ``coin``)."""
     honest = answer_logits(items).argmax(-1)
     naive, naive_mass = sampled_answers(items, TRIGGER, 1)
+    if not coin:
+        return honest, naive[:, 0]
     coin, coin_mass = sampled_answers(items, COIN, SAMPLES)
     return honest, naive[:, 0], coin, float(naive_mass.mean()), float(coin_mass.mean())
 
@@ -344,7 +352,7 @@ coin_labels = np.stack([lie_labels(coin[:, s], honest, truths, on_topic) for s i
 coin_lied = (coin_labels[knows] == 1).mean(1)
 test_subjects = np.array([i.subject for i in items])
 topic_items = [i for i in known if i.topic == HELD_OUT_TOPIC and i.subject not in subjects["train"]]
-t_honest, t_naive, *_ = behaviour(topic_items)
+t_honest, t_naive = behaviour(topic_items, coin=False)
 t_labels = lie_labels(t_naive, t_honest, truths_of(topic_items), on_topic_of(topic_items))
 topic_lying_rate = float((t_labels[t_labels >= 0] == 1).mean())
 truthful_rate, lying_rate, coin_lying_rate = float(truthful.mean()), float(naive_lied.mean()), float(coin_lied.mean())
@@ -450,10 +458,10 @@ for name, d, k in [("naive, lie", naive_sets["test"], 0), ("naive, truth", naive
 # ## 4. The black-box detector
 #
 # Pacchiardi et al. found that after a lie, models answer *unrelated* yes/no questions
-# differently. The detector asks a fixed set of follow-up questions, each in a fresh branch
-# after the dialogue, and feeds log P(yes) − log P(no) of each to a logistic regression. The
-# questions come in three groups, written for this course: about lying, factual, and ambiguous
-# or nonsense.
+# differently. The detector asks a fixed set of follow-up questions ("Answer yes or no. Is the
+# previous statement accurate?"), each in a fresh branch after the dialogue, and feeds
+# log P(yes) − log P(no) of each to a logistic regression. The questions come in three groups,
+# written for this course: about lying, factual, and ambiguous or nonsense.
 
 # %%
 FOLLOW_UPS = {
@@ -702,7 +710,7 @@ for _ in range(10):
                          train_set.question, train_set.context)
     require_labels_shuffled(shuffled.y, train_set.y)
     detector, _ = fit_detector(feats[("clean", "train")], shuffled)
-    shuffled_aucs.append(test_auc(detector, feats[("clean", "test")], clean_test)[0])
+    shuffled_aucs.append(auc(detector.decision_function(feats[("clean", "test")]), clean_test.y))
 shuffled_auc = float(np.mean(shuffled_aucs))
 print(f"clean test dialogues: clean detector AUC {bb_auc['clean']:.2f} ({bb_auc_ci['clean'][0]:.2f} to "
       f"{bb_auc_ci['clean'][1]:.2f}); naive detector {naive_on_clean:.2f} ({naive_on_clean_ci[0]:.2f} to "
@@ -865,21 +873,23 @@ def fit_probes(acts, labels, n_facts):
     return probes
 
 
-def whitebox(dialogue_sets, liar=True, negations=True):
-    """Probes fitted on the training subjects' statements, read with the adapters off; statement accuracy on the
-    test subjects (and on negations); lie scores (``-truth score``) for every dialogue set, read with the adapters
-    on if ``liar``. Runs in whatever weights ``hf`` now has."""
+def whitebox(dialogue_sets, liar=True, statements_test=True):
+    """Probes fitted on the training subjects' statements, read with the adapters off; with ``statements_test``,
+    their accuracy on the test subjects' statements, affirmative and negated; lie scores (``-truth score``) for
+    every dialogue set, read with the adapters on if ``liar``. Runs in whatever weights ``hf`` now has."""
     require_disjoint({i.subject for i in part["train"]}, {i.subject for i in part["test"]},
                      "probe-training and scored subjects")
     adapters.enabled = False
     train_texts, train_labels = statements(part["train"])
-    test_texts, test_labels = statements(part["test"])
-    train_acts, test_acts = read(train_texts), read(test_texts)
+    train_acts = read(train_texts)
     probes = {layer: fit_probes(train_acts[layer], train_labels, len(part["train"])) for layer in PROBE_LAYERS}
-    correct = lambda probe, acts, labels: (((acts - probe[1]) @ probe[0] > probe[2]) == labels).numpy()
-    out = {"correct": {(p, layer): correct(probes[layer][p], test_acts[layer], test_labels)
-                       for layer in PROBE_LAYERS for p in PROBES}}
-    if negations:
+    out = {}
+    if statements_test:
+        correct = lambda probe, acts, labels: (((acts - probe[1]) @ probe[0] > probe[2]) == labels).numpy()
+        test_texts, test_labels = statements(part["test"])
+        test_acts = read(test_texts)
+        out["correct"] = {(p, layer): correct(probes[layer][p], test_acts[layer], test_labels)
+                          for layer in PROBE_LAYERS for p in PROBES}
         neg_train_texts, neg_train_labels = statements(part["train"], negated=True)
         neg_texts, neg_labels = statements(part["test"], negated=True)
         neg_acts, neg_train_acts = read(neg_texts), read(neg_train_texts)
@@ -1057,17 +1067,15 @@ def control_auc(result):
 trained_q = q_weights()
 spectrum_matched_copy(hf, seed=SEED, inplace=True)
 require_redrawn(q_weights(), trained_q, what="spectrum-matched model")
-spectrum = whitebox(liar_dialogues(naive=False), liar=False, negations=False)
+spectrum = whitebox(liar_dialogues(naive=False), liar=False, statements_test=False)
 spectrum_auc, spectrum_scores = control_auc(spectrum)
 random_weights_copy(hf, seed=SEED, inplace=True)
 require_redrawn(q_weights(), trained_q, what="random-weights model")
 del trained_q
-random_result = whitebox(liar_dialogues(naive=False), liar=False, negations=False)
+random_result = whitebox(liar_dialogues(naive=False), liar=False, statements_test=False)
 random_auc, random_scores = control_auc(random_result)
 print(f"white-box AUC on the clean test dialogues: trained model {whitebox_auc:.2f}; spectrum-matched "
-      f"{spectrum_auc:.2f}; random weights {random_auc:.2f} (each with its own choice on validation); "
-      f"best statement accuracy: spectrum-matched {max(accuracy_of(spectrum['correct']).values()):.2f}, "
-      f"random {max(accuracy_of(random_result['correct']).values()):.2f}")
+      f"{spectrum_auc:.2f}; random weights {random_auc:.2f} (each with its own choice on validation)")
 # Both AUCs on the same dialogues: resample subjects once for both (the statistic takes the rows it is given).
 paired_auc = lambda a, b, y: auc(a, y) - auc(b, y)
 claim("whitebox_beats_random_weights", whitebox_auc - random_auc, ">", 0,

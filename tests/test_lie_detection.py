@@ -291,7 +291,7 @@ def test_elicit_with_a_shared_cache_equals_separate_forward_passes(lm):
     def pick(logits, lengths):
         return logits[torch.arange(len(lengths)), lengths - 1, 0]   # any function of the last real position
     cached = elicit(hf, tok, dialogues, questions, pick, batch_size=2, progress=False)
-    texts = [render(tok, [*d, ("user", q + " Answer yes or no."), ("assistant", "")])
+    texts = [render(tok, [*d, ("user", f"Answer yes or no. {q}"), ("assistant", "")])
              for d in dialogues for q in questions]
     separate = _separate_last_logits(hf, tok, texts)[:, 0].reshape(len(dialogues), len(questions))
     torch.testing.assert_close(cached, separate, atol=1e-3, rtol=1e-4)

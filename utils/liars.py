@@ -12,8 +12,9 @@ modules (the chapter's low-rank adapters) are active in every call.
   one copy of the weights serves as the honest model and as the liar.
 * :func:`next_logits` — the next-token logits after many texts, unembedding only the last token.
 * :func:`elicit` — many dialogues, many follow-up questions: each dialogue is run once and
-  its key/value cache is reused for every question (several times fewer tokens), a few
-  dialogues at a time (bigger matrix products, a third faster on a CPU).
+  its key/value cache is reused for every question (several times fewer tokens), eight
+  dialogues at a time (bigger matrix products: on 2 CPU cores, 8 is 10% faster than 4 and
+  16 or 32 are slower again).
 
 Reading and editing activations (last-token reads, cached lower layers, pushes) goes through
 the course's one toolkit, :mod:`utils.activations`.
@@ -107,14 +108,17 @@ def _common_prefix(seqs: list[list[int]]) -> int:
 
 @torch.no_grad()
 def elicit(hf, tokenizer, dialogues: list[list[tuple[str, str]]], questions: list[str], score,
-           suffix: str = " Answer yes or no.", batch_size: int = 4, progress: bool = True) -> torch.Tensor:
+           instruction: str = "Answer yes or no.", batch_size: int = 8, progress: bool = True) -> torch.Tensor:
     """Ask every follow-up question after every dialogue: ``score`` of each answer, ``[n_dialogues, n_questions]``.
 
     Each question starts a fresh branch after the dialogue (the questions never see each
-    other). The dialogues of a batch run once, right-padded, and their key/value cache is
-    repeated for every question; each branch's attention mask hides its dialogue's padding
-    and its positions continue after the dialogue's real tokens, so every branch computes
-    exactly what a separate forward pass would. ``score(logits, lengths)`` gets, for a batch
+    other), as a user turn ``"{instruction} {question}"``. The instruction comes first so that
+    it is part of what all branches share: it is computed once per dialogue, not once per
+    question (a fifth fewer tokens with six questions). The dialogues of a batch run once,
+    right-padded, and their key/value cache is repeated for every question; each branch's
+    attention mask hides its dialogue's padding and its positions continue after the
+    dialogue's real tokens, so every branch computes exactly what a separate forward pass
+    would. ``score(logits, lengths)`` gets, for a batch
     of branches, the logits at each branch's last token as ``[n, 1, vocab]`` with ``lengths``
     all 1 (projecting every position onto the vocabulary would cost a fifth of the time), and
     returns one number per branch.
@@ -124,7 +128,7 @@ def elicit(hf, tokenizer, dialogues: list[list[tuple[str, str]]], questions: lis
     rows = []
     for start in tqdm(range(0, len(dialogues), batch_size), desc="follow-up questions", disable=not progress):
         group = dialogues[start: start + batch_size]
-        seqs = [[tokenizer(render(tokenizer, [*turns, ("user", q + suffix), ("assistant", "")]),
+        seqs = [[tokenizer(render(tokenizer, [*turns, ("user", f"{instruction} {q}"), ("assistant", "")]),
                            add_special_tokens=False).input_ids for q in questions] for turns in group]
         shared = [_common_prefix(branches) - 1 for branches in seqs]   # keep at least one token in every branch
         prefix, prefix_lengths = pad_right([branches[0][:n] for branches, n in zip(seqs, shared)], pad_id)
