@@ -14,18 +14,23 @@
 # **What you will learn**
 # - load a real language model that ships with the course and read its tokens and predictions;
 # - cache its activations and look inside: the residual stream, its norms, attention patterns;
-# - write *hooks* that change a forward pass: ablate one attention head, add a vector;
-# - read the model's intermediate guesses with the *logit lens*;
-# - meet the habit this course is built on: **every finding meets a control**;
+# - write *hooks* that change a forward pass: ablate one attention head (zero, mean, resample),
+#   add a vector;
+# - read the model's intermediate guesses with the *logit lens*, and fit a *tuned lens*;
+# - meet the habit this course is built on: **every finding meets a control**, and a finding
+#   that depends on how you measured it is not a finding about the model;
 # - train a tiny transformer from scratch with the course's training helper.
 #
 # **Papers**: Elhage et al. 2021, "A Mathematical Framework for Transformer Circuits"
 # (transformer-circuits.pub); nostalgebraist 2020, "interpreting GPT: the logit lens"
 # (LessWrong); Xiao et al. 2023, "Efficient Streaming Language Models with Attention Sinks"
 # (arXiv 2309.17453); Sun et al. 2024, "Massive Activations in Large Language Models"
-# (arXiv 2402.17762).
+# (arXiv 2402.17762); Belrose et al. 2023, "Eliciting Latent Predictions from Transformers
+# with the Tuned Lens" (arXiv 2303.08112); Yom Din et al. 2023, "Jump to Conclusions" (arXiv
+# 2303.09435); Zhang & Nanda 2023, "Towards Best Practices of Activation Patching" (arXiv
+# 2309.16042).
 #
-# **Time**: about 45 minutes. **Runs on**: a laptop CPU (fast scale, about a minute of
+# **Time**: about 60 minutes. **Runs on**: a laptop CPU (fast scale, about a minute of
 # compute) or a GPU (full scale, the same code).
 #
 # The model is SmolLM2-135M-Instruct (Apache-2.0): 30 layers, 9 attention heads per layer,
@@ -55,9 +60,11 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from utils.activations import at_last, next_token_loss
-from utils.checks.orientation import check_add_vector_hook, check_logit_lens, check_residual_norms, check_zero_head_hook
+from utils.activations import at_last, layer_at, next_token_loss, resid
+from utils.checks.orientation import (check_add_vector_hook, check_fit_translator, check_logit_lens,
+                                     check_replace_head_hook, check_residual_norms, check_zero_head_hook)
 from utils.controls import require_disjoint
+from utils.data import stdlib_docstrings
 from utils.models import load_lm, tiny_transformer
 from utils.plotting import heatmap, lines
 from utils.report import claim, record
@@ -69,6 +76,10 @@ N_RANDOM_HEADS = scale(fast=20, full=60)   # random heads in the ablation contro
 TINY_STEPS = scale(fast=300, full=1000)    # training steps for the tiny transformer
 N_SELECT = scale(fast=6, full=11)          # prompts used to pick the "most important" head
 LENS_TOP_K = 10                            # the logit lens "reads the answer" once it is among the top k
+LENS_FRACTIONS = (0, 1 / 6, 2 / 6, 3 / 6, 4 / 6, 5 / 6)   # tuned-lens layers, as fractions of the model's depth
+LENS_DOCS = scale(fast=64, full=600)      # stdlib docstrings for the tuned lens (train 60%, validation 20%, test 20%)
+LENS_CONTEXT = scale(fast=48, full=128)   # tokens read from each docstring
+LENS_RIDGES = (1e-3, 1e-2, 1e-1, 1.0)      # translator regularisation toward the identity, chosen on validation
 
 # %% [markdown]
 # ## 1. A model, its tokens and its guesses
@@ -335,6 +346,112 @@ claim("lens_answer_enters_late", enters.mean(), ">", cfg.n_layers / 2, ci=bootst
 # not the answer. The lens is a reading tool, not a guarantee that the answer forms early.
 
 # %% [markdown]
+# ### A tuned lens
+#
+# The logit lens assumes every layer speaks the final layer's language. It need not: a layer
+# can hold the answer in directions the unembedding does not read yet. A **tuned lens**
+# (Belrose et al. 2023, "Eliciting Latent Predictions from Transformers with the Tuned Lens",
+# arXiv 2303.08112) first sends each layer's stream through its own learned affine map, a
+# *translator*, and only then through the final norm and unembedding. Belrose et al. train the
+# translators on the KL to the model's output by gradient descent; on two CPU cores we fit the
+# same affine form in closed form, by least squares onto the final residual stream (as Yom Din et
+# al. 2023, "Jump to Conclusions", arXiv 2303.09435, do), pulled toward the identity — the
+# logit lens — by a ridge penalty whose size is chosen on validation text.
+#
+# The measure is Belrose et al.'s: the KL divergence from the model's own next-token
+# distribution to the lens's, on held-out text. The data are standard-library docstrings,
+# split by docstring into training, validation and test; position 0 is left out, as
+# everywhere in the course.
+#
+# ### Exercise 6 — fit a translator
+# Difficulty 🔴🔴⚪ · Importance 🔵🔵⚪ · ~10 min
+#
+# Find `W [d, d]` and `b [d]` minimising `‖h W + b − target‖² + ridge · ‖W − I‖²` over the rows
+# of `h` and `target` (`[n, d]`). The bias is not penalised, so centre both first: `b` is then
+# `mean(target) − mean(h) W`, and `W` solves `(XᵀX + ridge·I) W = XᵀY + ridge·I` for the
+# centred `X`, `Y`. A large ridge gives back the identity: the logit lens plus a shift.
+
+# %%
+def fit_translator(h: torch.Tensor, target: torch.Tensor, ridge: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(W [d, d], b [d])`` with ``h @ W + b`` ≈ ``target``, ridge-regularised toward ``W = I``."""
+    raise NotImplementedError(
+        "Exercise: write this part. Hint: mu_h, mu_t = h.mean(0), target.mean(0); X, Y = h - mu_h, target - mu_t; eye"
+        " = torch.eye(d); W = torch.linalg.solve(X.T @ X + ridge * eye, X.T @ Y + ridge * eye); b = mu_t - mu_h @ W"
+    )
+
+
+check_fit_translator(fit_translator)
+
+# %%
+lens_layers = sorted({layer_at(model, f) for f in LENS_FRACTIONS})
+docstrings = stdlib_docstrings(LENS_DOCS, seed=SETUP.seed)
+doc_split = split_units(np.arange(len(docstrings)), fractions=(0.6, 0.2, 0.2), seed=SETUP.seed)
+lens_tokens = [model.to_tokens(d.text)[0, : LENS_CONTEXT + 1] for d in docstrings]      # BOS + LENS_CONTEXT
+
+
+def streams(rows):
+    """``{layer: [n_positions, d_model]}`` at the lens layers and the output (``n_layers``), position 0 left out;
+    and each position's docstring ``[n_positions]``."""
+    # the Hugging Face model inside the bridge stops after the last block: no [batch, pos, d_vocab] logits to hold
+    acts = resid(model.original_model, [lens_tokens[r] for r in rows], lens_layers + [cfg.n_layers], batch_size=8)
+    return acts, np.concatenate([np.full(len(lens_tokens[r]) - 1, r) for r in rows])
+
+
+def kl_to_output(lenses: dict, final, chunk=64):
+    """For each named lens input ``[n_positions, d_model]``: per position, KL(the model's next-token distribution ‖
+    the lens's), in nats. The model's own distribution is computed once per chunk of positions, for all lenses."""
+    out = {name: [] for name in lenses}
+    with torch.no_grad():
+        for k in range(0, len(final), chunk):                                  # [chunk, d_vocab] at a time
+            target = model.unembed(model.ln_final(final[k: k + chunk])).log_softmax(-1)
+            target_p = target.exp()
+            for name, stream in lenses.items():
+                lens_logp = model.unembed(model.ln_final(stream[k: k + chunk])).log_softmax(-1)
+                out[name].append((target_p * (target - lens_logp)).sum(-1))
+    return {name: torch.cat(kl).numpy() for name, kl in out.items()}
+
+
+(train_acts, _), (val_acts, _), (test_acts, test_doc) = (streams(r) for r in (doc_split.train, doc_split.val,
+                                                                               doc_split.test))
+require_disjoint(doc_split.train.tolist(), doc_split.test.tolist(), what="translator-training and test docstrings")
+final_train, final_val, final_test = (a[cfg.n_layers] for a in (train_acts, val_acts, test_acts))
+fits = {}
+for layer in lens_layers:
+    h = train_acts[layer]
+    scale_of_h = float((h - h.mean(0)).pow(2).sum() / h.shape[1])      # ridge in units of the average eigenvalue
+    fits[layer] = {r: fit_translator(h, final_train, r * scale_of_h) for r in LENS_RIDGES}
+val_kl = kl_to_output({(layer, r): val_acts[layer] @ w + b for layer in lens_layers
+                       for r, (w, b) in fits[layer].items()}, final_val)
+ridge_choice = {layer: choose({r: -float(val_kl[(layer, r)].mean()) for r in LENS_RIDGES},
+                              chosen_on=doc_split.val.tolist()) for layer in lens_layers}
+require_disjoint(ridge_choice[lens_layers[0]], doc_split.test.tolist(), what="ridge-choice and test docstrings")
+chosen_fit = {layer: fits[layer][ridge_choice[layer].option] for layer in lens_layers}
+test_kl = kl_to_output({**{("logit", layer): test_acts[layer] for layer in lens_layers},
+                        **{("tuned", layer): test_acts[layer] @ w + b for layer, (w, b) in chosen_fit.items()}},
+                       final_test)
+logit_kl = {layer: test_kl[("logit", layer)] for layer in lens_layers}              # {layer: [n_test_positions]}
+tuned_kl = {layer: test_kl[("tuned", layer)] for layer in lens_layers}
+lines(lens_layers, {"logit lens": [logit_kl[layer].mean() for layer in lens_layers],
+                    "tuned lens": [tuned_kl[layer].mean() for layer in lens_layers]},
+      xlabel="layer", ylabel="KL to the model's output (nats)", title="Held-out docstrings")
+plt.show()
+for layer in lens_layers:
+    print(f"layer {layer:>2}: KL logit lens {logit_kl[layer].mean():5.2f}, tuned lens {tuned_kl[layer].mean():5.2f} "
+          f"nats (ridge {ridge_choice[layer].option:g})")
+gain = np.stack([logit_kl[layer] - tuned_kl[layer] for layer in lens_layers], 1)     # [n_test_positions, layer]
+claim("tuned_lens_beats_logit_lens", gain.mean(0).min(), ">", 0,
+      ci=bootstrap_ci(gain, lambda g: g.mean(0).min(), groups=test_doc),
+      why="at every layer it was fitted for, the tuned lens is closer (lower KL) to the model's output than the logit "
+          "lens, on held-out docstrings (the smallest gain over the layers, its interval over docstrings)")
+
+# %% [markdown]
+# The translators were fitted on a few thousand tokens and still read the model's output
+# better than the unembedding alone at every fitted layer, most of all at layer 0, where the
+# logit lens mostly repeats the current token (the embedding and unembedding are tied). So
+# "the answer appears late" in the logit lens is partly a statement about the lens. Neither
+# lens shows what the model *uses*: a translator can find information the later layers ignore.
+
+# %% [markdown]
 # ## 5. The controls mindset: is the "most important head" special?
 #
 # A tempting experiment: ablate each of the 270 heads in turn, find the one whose removal
@@ -459,16 +576,107 @@ print(f"prose loss {clean_prose:.2f}; {best_prose:+.3f} with L{best_layer}H{best
 # Read the two numbers together. If the chosen head also hurts ordinary prose more than
 # almost any random head does, it is not a "capital-city head": it is machinery the model needs
 # for everything (heads in the first layers that set up the attention sink are typical
-# culprits). That is what the claim below states, and it holds on this model. The ablation told
-# us the head is *necessary*; only the control on other text tells us whether it is
-# *specific*. Every chapter ahead pairs a method with controls like these: random vectors for
-# steering, control tasks for probes, random models for sparse autoencoders, shuffled labels
-# for lie detectors.
+# culprits). That is what the claim below states, and it holds on this model. The zero
+# ablation told us the head is *necessary*; only the control on other text tells us whether it
+# is *specific*. And "necessary" itself depends on how the head was removed, which we test
+# next.
 
 # %%
 claim("chosen_head_is_general", best_prose, ">", np.quantile(random_prose, 0.95),
       why="ablating the chosen head raises the loss on unrelated prose more than 95% of random heads do: "
           "it is general machinery, not capital-specific")
+
+# %% [markdown]
+# ### Zero is not the only way to remove a head
+#
+# Zeroing a head sets its output to a value it may never produce. For a head whose output is
+# almost the same on every input (much of what the attention-sink heads write is), zero is far
+# from anything the next layers have seen, and the damage measures that surprise, not the
+# information the head carries. Two gentler ablations keep the output *typical* and remove
+# only what depends on the input (Zhang & Nanda 2023, "Towards Best Practices of Activation
+# Patching", arXiv 2309.16042, compare such choices):
+#
+# - **mean ablation**: the head's output is replaced by its mean over the selection prompts,
+#   position by position (all the capital prompts have the same length);
+# - **resample ablation**: by its output on a *different* prompt: each held-out prompt gets
+#   the head's output from a randomly drawn selection prompt (another country).
+#
+# Both reference sets are the selection prompts, so nothing about the held-out prompts leaks in.
+#
+# ### Exercise 5 — replace a head's output
+# Difficulty 🔴⚪⚪ · Importance 🔵🔵🔵 · ~5 min
+#
+# `replacement` has shape `[batch or 1, position, d_head]`: one row for every batch row
+# (resample), or one row broadcast to all of them (mean). Replace head `head`'s slice of
+# `hook_z` with it; leave the other heads alone.
+
+# %%
+def replace_head_hook(head: int, replacement: torch.Tensor):
+    """A hook for ``blocks.{l}.attn.hook_z`` that replaces head ``head``'s output by ``replacement``."""
+    raise NotImplementedError(
+        "Exercise: write this part. Hint: z[:, :, head] has shape [batch, position, d_head]; clone z, then assign "
+        "replacement.to(z.device, z.dtype).expand_as(z[:, :, head]) to that slice"
+    )
+
+
+check_replace_head_hook(replace_head_hook)
+
+# %%
+ABLATIONS = ("zero", "mean", "resample")
+with torch.no_grad():
+    _, select_z = model.run_with_cache(fact_tokens[select], names_filter=lambda name: name.endswith("attn.hook_z"))
+donors = torch.randint(len(select), (len(measure),), generator=torch.Generator().manual_seed(SETUP.seed))
+require_disjoint(select[donors].tolist(), measure.tolist(), what="resample donors and held-out prompts")
+
+
+def ablation_hook(layer, head, how):
+    """The hook removing one head from the held-out prompts: zero, mean or resample."""
+    z = select_z[f"blocks.{layer}.attn.hook_z"][:, :, head]                    # [n_select, position, d_head]
+    if how == "zero":
+        return zero_head_hook(head)
+    return replace_head_hook(head, z.mean(0, keepdim=True) if how == "mean" else z[donors])
+
+
+def drops_under(layer, head, how):
+    """Drop in answer log-prob on each held-out prompt when one head is ablated in the way ``how``: ``[prompt]``."""
+    with torch.no_grad():
+        logits = model.run_with_hooks(fact_tokens[measure], fwd_hooks=[(f"blocks.{layer}.attn.hook_z",
+                                                                        ablation_hook(layer, head, how))])
+    return (clean_measure_each - answer_logprobs(logits, fact_answers[measure])).numpy()
+
+
+chosen_under = {"zero": best_drops, **{how: drops_under(best_layer, best_head, how) for how in ABLATIONS[1:]}}
+random_under = {"zero": random_drops, **{how: np.array([drops_under(l, h, how).mean() for l, h in random_heads])
+                                         for how in ABLATIONS[1:]}}                   # zero: measured above
+fig, axes = plt.subplots(1, 3, figsize=(13, 3.2), sharey=True)
+for ax, how in zip(axes, ABLATIONS):
+    ax.hist(random_under[how], bins=15, label="random heads")
+    ax.axvline(chosen_under[how].mean(), color="red", label=f"L{best_layer}H{best_head}")
+    ax.set(title=f"{how} ablation", xlabel="drop in answer log-prob (held-out)")
+axes[0].legend()
+plt.tight_layout()
+plt.show()
+for how in ABLATIONS:
+    print(f"{how:>8}: chosen head {chosen_under[how].mean():+.3f} nats; random heads median "
+          f"{np.median(random_under[how]):+.3f}, 95th percentile {np.quantile(random_under[how], 0.95):+.3f}")
+for how in ("mean", "resample"):
+    claim(f"chosen_head_ordinary_under_{how}_ablation", chosen_under[how].mean(), "<",
+          np.quantile(random_under[how], 0.95), ci=bootstrap_ci(chosen_under[how]),
+          why=f"under {how} ablation the head chosen by zero ablation costs no more than the 95th percentile of random "
+              "heads: what zeroing it removed was its constant output, not information about the prompt")
+
+# %% [markdown]
+# **What the three ablations say together.** Zeroed, the chosen head is the most damaging of
+# all; replaced by its own typical output (mean) or by its output on another country's prompt
+# (resample), it is an ordinary head. Its output hardly depends on the prompt: the model needs
+# it to *be there* (zeroing pushes every later layer off the distribution it was trained on,
+# which is also why the prose loss rose), not to carry anything about capitals. The winner of
+# a zero-ablation search is often such a head. Before calling a head important, ask which
+# ablation was used, and whether a gentler one agrees.
+#
+# Every chapter ahead pairs a method with controls like these: random vectors for steering,
+# control tasks for probes, random models for sparse autoencoders, shuffled labels for lie
+# detectors.
 
 # %% [markdown]
 # ## 6. Train a tiny transformer
@@ -561,6 +769,11 @@ record("00_orientation", sink_norm_ratio=sink_ratio, median_sink_attention=sink_
        paris_top_from_layer=first_top, lens_answer_enters_mean_layer=enters.mean(),
        capital_top1_accuracy=fact_top1.mean(), chosen_head=f"L{best_layer}H{best_head}",
        chosen_head_heldout_drop=best_drop,
+       chosen_head_heldout_drop_by_ablation={how: float(d.mean()) for how, d in chosen_under.items()},
+       random_heads_p95_by_ablation={how: float(np.quantile(d, 0.95)) for how, d in random_under.items()},
+       lens_kl_logit={layer: float(kl.mean()) for layer, kl in logit_kl.items()},
+       lens_kl_tuned={layer: float(kl.mean()) for layer, kl in tuned_kl.items()},
+       lens_ridge={layer: c.option for layer, c in ridge_choice.items()},
        random_heads_median_drop=np.median(random_drops), chosen_head_prose_loss_increase=best_prose,
        tiny_transformer_accuracy=tiny_accuracy, tiny_lookback_attention=lookback_score)
 
@@ -569,6 +782,9 @@ record("00_orientation", sink_norm_ratio=sink_ratio, median_sink_attention=sink_
 # - Full scale (`GLASSBOX_SCALE=full`) uses more random heads in the control and trains the
 #   tiny model longer. On a GPU, `load_lm("Qwen/Qwen2.5-0.5B-Instruct")` or `load_lm("gpt2")`
 #   goes through the same code, where the model hub is reachable.
+# - Train the translators as Belrose et al. do: start from the least-squares fit and take
+#   gradient steps on the KL to the model's output (the unembedding over 49,152 tokens is the
+#   cost; a GPU makes it minutes). Does the KL fall further, and at which layers?
 # - Repeat the head search with a different task (for example "The opposite of hot is") and
 #   check whether the same early head wins. What does that tell you about the search itself?
 # - Read "A Mathematical Framework for Transformer Circuits" for why the residual stream is

@@ -119,3 +119,74 @@ def test_logit_lens(lm):
     fails(checks.check_logit_lens, without_final_norm, lm, match="apply model.ln_final")
     fails(checks.check_logit_lens, always_last_position, lm, match="position 2.*read the requested position")
     fails(checks.check_logit_lens, post_instead_of_pre, lm, match="Row 0 reads blocks.0.hook_resid_pre")
+
+
+def test_replace_head_hook():
+    solution, stub = solution_and_stub(SLUG, "replace_head_hook")
+    checks.check_replace_head_hook(solution)
+    fails(checks.check_replace_head_hook, stub)
+
+    def adds(head, replacement):
+        def hook_fn(z, hook):
+            z = z.clone()
+            z[:, :, head] = z[:, :, head] + replacement.to(z.dtype)
+            return z
+        return hook_fn
+
+    def every_head(head, replacement):
+        def hook_fn(z, hook):
+            return replacement.to(z.dtype)[:, :, None].expand_as(z).clone()
+        return hook_fn
+
+    def first_row_for_all(head, replacement):         # resample: every batch row gets the first donor
+        def hook_fn(z, hook):
+            z = z.clone()
+            z[:, :, head] = replacement[:1].to(z.dtype)
+            return z
+        return hook_fn
+
+    def in_place_no_return(head, replacement):
+        def hook_fn(z, hook):
+            z[:, :, head] = replacement
+        return hook_fn
+
+    def keeps_float64(head, replacement):
+        def hook_fn(z, hook):
+            z = z.clone().to(replacement.dtype)
+            z[:, :, head] = replacement
+            return z
+        return hook_fn
+
+    fails(checks.check_replace_head_hook, adds, match="do not add")
+    fails(checks.check_replace_head_hook, every_head, match="other heads changed")
+    fails(checks.check_replace_head_hook, first_row_for_all, match="replacement\\[b\\]")
+    fails(checks.check_replace_head_hook, in_place_no_return, match="return the edited activation")
+    fails(checks.check_replace_head_hook, keeps_float64, match="dtype")
+
+
+def test_fit_translator():
+    solution, stub = solution_and_stub(SLUG, "fit_translator")
+    checks.check_fit_translator(solution)
+    fails(checks.check_fit_translator, stub)
+
+    def toward_zero(h, target, ridge):                  # the usual ridge: shrinks W toward 0, not the identity
+        x, y = h - h.mean(0), target - target.mean(0)
+        w = torch.linalg.solve(x.T @ x + ridge * torch.eye(h.shape[1]), x.T @ y)
+        return w, target.mean(0) - h.mean(0) @ w
+
+    def uncentred(h, target, ridge):                    # no bias: the offset is absorbed (badly) into W
+        eye = torch.eye(h.shape[1])
+        return torch.linalg.solve(h.T @ h + ridge * eye, h.T @ target + ridge * eye), torch.zeros(h.shape[1])
+
+    def transposed(h, target, ridge):
+        w, b = solution(h, target, ridge)
+        return w.T, b
+
+    def bias_zero(h, target, ridge):
+        w, _ = solution(h, target, ridge)
+        return w, torch.zeros(h.shape[1])
+
+    fails(checks.check_fit_translator, toward_zero, match="toward the identity")
+    fails(checks.check_fit_translator, uncentred, match="W for ridge")
+    fails(checks.check_fit_translator, transposed, match="transposed")
+    fails(checks.check_fit_translator, bias_zero, match="the bias makes the means match")

@@ -90,3 +90,66 @@ def check_logit_lens(logit_lens, model) -> None:
             expect_close(out[0], first, "the first row", atol=1e-3, rtol=1e-4,
                          hint="Row 0 reads blocks.0.hook_resid_pre (the embeddings).")
     passed("logit_lens", "its last row reproduces the model's logits")
+
+
+def check_replace_head_hook(replace_head_hook) -> None:
+    """Against the course's mean and resample ablations (utils.activations.head_ablation_hooks)."""
+    from utils.activations import head_ablation_hooks
+    torch.manual_seed(2)
+    z = torch.randn(3, 5, 4, 6)                       # [batch, position, head, d_head]
+    other = torch.randn(3, 5, 4, 6)                   # the same hook on three other inputs
+    means = other.mean(0)                             # [position, head, d_head]
+    for what, replacement, reference in [
+            ("a resampled output [batch, position, d_head]", other[:, :, 1],
+             head_ablation_hooks([(0, 1)], how="resample", resample_from={0: other})[0][1]),
+            ("a mean output [1, position, d_head]", means[None, :, 1],
+             head_ablation_hooks([(0, 1)], how="mean", means={0: means})[0][1])]:
+        hook_fn = call(replace_head_hook, 1, replacement)
+        if not callable(hook_fn):
+            raise CheckFailed("replace_head_hook(head, replacement) should return a function hook_fn(z, hook).")
+        original = z.clone()
+        out = call(hook_fn, z.clone(), None)
+        if out is None:
+            raise CheckFailed("the hook should return the edited activation.")
+        out = expect_tensor(out, "hook output", shape=z.shape, dtype=z.dtype)
+        if torch.allclose(out[:, :, 1], original[:, :, 1] + replacement.expand_as(original[:, :, 1])):
+            raise CheckFailed("the replacement was added to head 1's output: replace the slice, do not add to it.")
+        keep = [0, 2, 3]
+        if not torch.equal(out[:, :, keep], original[:, :, keep]):
+            raise CheckFailed("other heads changed: only head 1's slice [:, :, 1] should be replaced.")
+        expect_close(out, reference(original.clone(), None), f"hook output for {what}", atol=1e-6,
+                     hint="Row b of head 1 becomes replacement[b] (or replacement[0] when it has one row), at every "
+                          "position.")
+    out = call(call(replace_head_hook, 1, means[None, :, 1].double()), z.clone(), None)
+    expect_tensor(out, "hook output for a float64 replacement", shape=z.shape, dtype=z.dtype)
+    passed("replace_head_hook", "matches the course's mean and resample ablations")
+
+
+def check_fit_translator(fit_translator) -> None:
+    """Against an independent solve: least squares on the data stacked with ``sqrt(ridge) · I`` rows."""
+    generator = torch.Generator().manual_seed(3)
+    n, d = 200, 6
+    h = torch.randn(n, d, generator=generator) * torch.linspace(0.5, 3.0, d) + 4.0     # an offset: a bias is needed
+    true_w = torch.randn(d, d, generator=generator)                                   # not symmetric: W vs Wᵀ shows
+    target = h @ true_w - 2.0 + 0.1 * torch.randn(n, d, generator=generator)
+    for ridge in (0.0, 50.0):
+        out = call(fit_translator, h, target, ridge)
+        if not isinstance(out, tuple) or len(out) != 2:
+            raise CheckFailed("fit_translator should return a tuple (W, b).")
+        w = expect_tensor(out[0], "W", shape=(d, d), dtype=h.dtype)
+        b = expect_tensor(out[1], "b", shape=(d,), dtype=h.dtype)
+        x, y = (h - h.mean(0)).double(), (target - target.mean(0)).double()
+        stacked_x = torch.cat([x, ridge ** 0.5 * torch.eye(d, dtype=torch.float64)])
+        stacked_y = torch.cat([y, ridge ** 0.5 * torch.eye(d, dtype=torch.float64)])
+        expected_w = torch.linalg.lstsq(stacked_x, stacked_y).solution.float()
+        if torch.allclose(w.T, expected_w, atol=1e-3) and not torch.allclose(w, expected_w, atol=1e-3):
+            raise CheckFailed("W is transposed: the translated stream is h @ W, so W is [d_in, d_out].")
+        expect_close(w, expected_w, f"W for ridge={ridge}", atol=1e-3, rtol=1e-3,
+                     hint="Centre h and target, then solve (XᵀX + ridge·I) W = XᵀY + ridge·I: the penalty pulls W "
+                          "toward the identity, not toward 0, and the bias is not penalised.")
+        expect_close(b, target.mean(0) - h.mean(0) @ w, f"b for ridge={ridge}", atol=1e-3, rtol=1e-3,
+                     hint="b = mean(target) − mean(h) @ W: the bias makes the means match.")
+    w, b = call(fit_translator, h, target, 1e9)
+    expect_close(w, torch.eye(d), "W for an enormous ridge", atol=1e-3,
+                 hint="An enormous ridge must give back the identity (the logit lens), not 0.")
+    passed("fit_translator", "matches an independent least-squares solve, and becomes the identity as ridge grows")
