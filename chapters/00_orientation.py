@@ -30,7 +30,7 @@
 # 2303.09435); Zhang & Nanda 2023, "Towards Best Practices of Activation Patching" (arXiv
 # 2309.16042).
 #
-# **Time**: about 60 minutes. **Runs on**: a laptop CPU (fast scale, about a minute of
+# **Time**: about 60 minutes. **Runs on**: a laptop CPU (fast scale, about two minutes of
 # compute) or a GPU (full scale, the same code).
 #
 # The model is SmolLM2-135M-Instruct (Apache-2.0): 30 layers, 9 attention heads per layer,
@@ -182,7 +182,7 @@ print(f"mid-layer norm at position 0 is {sink_ratio:.0f}x the median of the othe
 
 # the same ratio on each of the capital prompts
 mid_norms = fact_cache[f"blocks.{cfg.n_layers // 2}.hook_resid_pre"].norm(dim=-1)       # [batch, pos]
-fact_sink_ratio = (mid_norms[:, 0] / mid_norms[:, 1:].median(-1).values).numpy()         # [batch]
+fact_sink_ratio = (mid_norms[:, 0] / mid_norms[:, 1:].median(-1).values).cpu().numpy()         # [batch]
 print(f"over {len(CAPITALS)} capital prompts: {fact_sink_ratio.min():.0f}x to {fact_sink_ratio.max():.0f}x")
 claim("sink_norm_ratio", fact_sink_ratio.mean(), ">", 20, ci=bootstrap_ci(fact_sink_ratio),
       why="position 0's mid-layer residual norm is far (>20x) above the median of the other positions")
@@ -215,7 +215,7 @@ print(f"median head sends {sink_mass.median():.0%} of its attention to position 
 # over the capital prompts: the median head's share, against what uniform attention would give position 0
 fact_patterns = torch.stack([fact_cache[f"blocks.{layer}.attn.hook_pattern"] for layer in range(cfg.n_layers)])
 fact_sink_mass = fact_patterns[..., 1:, 0].mean(-1)                      # [layer, batch, head]
-per_prompt = fact_sink_mass.permute(1, 0, 2).flatten(1).median(-1).values.numpy()   # [batch]
+per_prompt = fact_sink_mass.permute(1, 0, 2).flatten(1).median(-1).values.cpu().numpy()   # [batch]
 uniform_share = (1.0 / torch.arange(2, fact_tokens.shape[1] + 1)).mean().item()   # query q spreads over q + 1 keys
 print(f"capital prompts: median head sends {per_prompt.mean():.0%} to position 0 "
       f"(uniform attention: {uniform_share:.0%})")
@@ -403,11 +403,11 @@ def kl_to_output(lenses: dict, final, chunk=64):
     out = {name: [] for name in lenses}
     with torch.no_grad():
         for k in range(0, len(final), chunk):                                  # [chunk, d_vocab] at a time
-            target = model.unembed(model.ln_final(final[k: k + chunk])).log_softmax(-1)
+            target = model.unembed(model.ln_final(final[k: k + chunk].to(cfg.device))).log_softmax(-1)
             target_p = target.exp()
             for name, stream in lenses.items():
-                lens_logp = model.unembed(model.ln_final(stream[k: k + chunk])).log_softmax(-1)
-                out[name].append((target_p * (target - lens_logp)).sum(-1))
+                lens_logp = model.unembed(model.ln_final(stream[k: k + chunk].to(cfg.device))).log_softmax(-1)
+                out[name].append((target_p * (target - lens_logp)).sum(-1).cpu())
     return {name: torch.cat(kl).numpy() for name, kl in out.items()}
 
 
@@ -524,7 +524,7 @@ def ablation_drops(layer, head):
     with torch.no_grad():
         logits = model.run_with_hooks(fact_tokens[measure],
                                       fwd_hooks=[(f"blocks.{layer}.attn.hook_z", zero_head_hook(head))])
-    return (clean_measure_each - answer_logprobs(logits, fact_answers[measure])).numpy()
+    return (clean_measure_each - answer_logprobs(logits, fact_answers[measure])).cpu().numpy()
 
 
 def ablation_drop(layer, head):
@@ -642,7 +642,7 @@ def drops_under(layer, head, how):
     with torch.no_grad():
         logits = model.run_with_hooks(fact_tokens[measure], fwd_hooks=[(f"blocks.{layer}.attn.hook_z",
                                                                         ablation_hook(layer, head, how))])
-    return (clean_measure_each - answer_logprobs(logits, fact_answers[measure])).numpy()
+    return (clean_measure_each - answer_logprobs(logits, fact_answers[measure])).cpu().numpy()
 
 
 chosen_under = {"zero": best_drops, **{how: drops_under(best_layer, best_head, how) for how in ABLATIONS[1:]}}
@@ -719,7 +719,7 @@ lines(column(history, "step"),
 plt.show()
 tiny_accuracy = history[-1]["accuracy"]
 with torch.no_grad():
-    per_sequence = (tiny(held_out)[:, PERIOD - 1:-1].argmax(-1) == held_out[:, PERIOD:]).float().mean(-1).numpy()
+    per_sequence = (tiny(held_out)[:, PERIOD - 1:-1].argmax(-1) == held_out[:, PERIOD:]).float().mean(-1).cpu().numpy()
 print(f"held-out accuracy on predictable positions: {tiny_accuracy:.2f} (chance {1 / VOCAB:.2f})")
 claim("tiny_transformer_accuracy", per_sequence.mean(), ">", 0.95, ci=bootstrap_ci(per_sequence),
       why="the tiny transformer learns to repeat the motif on held-out sequences")
@@ -751,7 +751,7 @@ lookback_choice = choose({(l, h): float(lookback[l][h]) for l in range(2) for h 
                          chosen_on=choose_rows.tolist())
 require_disjoint(lookback_choice, measure_rows.tolist())
 best, best_tiny_head = lookback_choice.option
-held_scores = lookback_scores(measure_rows)[best][:, best_tiny_head].numpy()   # [sequence]
+held_scores = lookback_scores(measure_rows)[best][:, best_tiny_head].cpu().numpy()   # [sequence]
 lookback_score = float(held_scores.mean())
 with torch.no_grad():
     _, tiny_cache = tiny.run_with_cache(held_out[measure_rows[:1]])
