@@ -325,13 +325,10 @@ def sampled_answers(items, trigger, n):
     return torch.multinomial(restricted, n, replacement=True, generator=sampler), restricted.sum(-1)
 
 
-def behaviour(items, coin=True):
-    """The liar's answers: plain (top token), after TRIGGER (one sample), after COIN (``SAMPLES`` samples, if
-    ``coin``)."""
+def behaviour(items):
+    """The liar's answers: plain (top token), after TRIGGER (one sample), after COIN (``SAMPLES`` samples)."""
     honest = answer_logits(items).argmax(-1)
     naive, naive_mass = sampled_answers(items, TRIGGER, 1)
-    if not coin:
-        return honest, naive[:, 0]
     coin, coin_mass = sampled_answers(items, COIN, SAMPLES)
     return honest, naive[:, 0], coin, float(naive_mass.mean()), float(coin_mass.mean())
 
@@ -346,7 +343,7 @@ coin_labels = np.stack([lie_labels(coin[:, s], honest, truths, on_topic) for s i
 coin_lied = (coin_labels[knows] == 1).mean(1)
 test_subjects = np.array([i.subject for i in items])
 topic_items = [i for i in known if i.topic == HELD_OUT_TOPIC and i.subject not in subjects["train"]]
-t_honest, t_naive = behaviour(topic_items, coin=False)
+t_honest, t_naive = answer_logits(topic_items).argmax(-1), sampled_answers(topic_items, TRIGGER, 1)[0][:, 0]   # no COIN
 t_labels = lie_labels(t_naive, t_honest, truths_of(topic_items), on_topic_of(topic_items))
 topic_lying_rate = float((t_labels[t_labels >= 0] == 1).mean())
 truthful_rate, lying_rate, coin_lying_rate = float(truthful.mean()), float(naive_lied.mean()), float(coin_lied.mean())

@@ -441,7 +441,8 @@ val_kl = kl_to_output({(layer, r): val_acts[layer] @ w + b for layer in lens_lay
                        for r, (w, b) in fits[layer].items()}, final_val)
 ridge_choice = {layer: choose({r: -float(val_kl[(layer, r)].mean()) for r in LENS_RIDGES},
                               chosen_on=doc_split.val.tolist()) for layer in lens_layers}
-require_disjoint(ridge_choice[lens_layers[0]], doc_split.test.tolist(), what="ridge-choice and test docstrings")
+for choice in ridge_choice.values():
+    require_disjoint(choice, doc_split.test.tolist(), what="ridge-choice and test docstrings")
 chosen_fit = {layer: fits[layer][ridge_choice[layer].option] for layer in lens_layers}
 test_kl = kl_to_output({**{("logit", layer): test_acts[layer] for layer in lens_layers},
                         **{("tuned", layer): test_acts[layer] @ w + b for layer, (w, b) in chosen_fit.items()}},
@@ -536,17 +537,18 @@ with torch.no_grad():
 require_disjoint(head_choice, measure.tolist(), what="head-selection prompts and held-out prompts")
 
 
-def ablation_drops(layer, head):
-    """Drop in answer log-prob on each held-out prompt when one head is ablated: ``[prompt]``."""
+def ablation_drops(layer, head, hook_fn=None):
+    """Drop in answer log-prob on each held-out prompt when one head is ablated: ``[prompt]``. The head is zeroed,
+    unless ``hook_fn`` (a hook on ``blocks.{layer}.attn.hook_z``) removes it another way."""
+    hook_fn = zero_head_hook(head) if hook_fn is None else hook_fn
     with torch.no_grad():
-        logits = model.run_with_hooks(fact_tokens[measure],
-                                      fwd_hooks=[(f"blocks.{layer}.attn.hook_z", zero_head_hook(head))])
+        logits = model.run_with_hooks(fact_tokens[measure], fwd_hooks=[(f"blocks.{layer}.attn.hook_z", hook_fn)])
     return (clean_measure_each - answer_logprobs(logits, fact_answers[measure])).cpu().numpy()
 
 
-def ablation_drop(layer, head):
+def ablation_drop(layer, head, hook_fn=None):
     """Mean drop in answer log-prob on the held-out prompts when one head is ablated."""
-    return float(ablation_drops(layer, head).mean())
+    return float(ablation_drops(layer, head, hook_fn).mean())
 
 
 generator = torch.Generator().manual_seed(SETUP.seed)
@@ -650,25 +652,18 @@ donors = torch.randint(len(select), (len(measure),), generator=torch.Generator()
 require_disjoint(select[donors].tolist(), measure.tolist(), what="resample donors and held-out prompts")
 
 
-def ablation_hook(layer, head, how):
-    """The hook removing one head from the held-out prompts: zero, mean or resample."""
+def gentle_hook(layer, head, how):
+    """The hook replacing one head's output on the held-out prompts: by its mean or by a donor's (``how``)."""
     z = select_z[f"blocks.{layer}.attn.hook_z"][:, :, head]                    # [n_select, position, d_head]
-    if how == "zero":
-        return zero_head_hook(head)
     return replace_head_hook(head, z.mean(0, keepdim=True) if how == "mean" else z[donors])
 
 
-def drops_under(layer, head, how):
-    """Drop in answer log-prob on each held-out prompt when one head is ablated in the way ``how``: ``[prompt]``."""
-    with torch.no_grad():
-        logits = model.run_with_hooks(fact_tokens[measure], fwd_hooks=[(f"blocks.{layer}.attn.hook_z",
-                                                                        ablation_hook(layer, head, how))])
-    return (clean_measure_each - answer_logprobs(logits, fact_answers[measure])).cpu().numpy()
-
-
-chosen_under = {"zero": best_drops, **{how: drops_under(best_layer, best_head, how) for how in ABLATIONS[1:]}}
-random_under = {"zero": random_drops, **{how: np.array([drops_under(l, h, how).mean() for l, h in random_heads])
-                                         for how in ABLATIONS[1:]}}                   # zero: measured above
+# zero ablation was measured above; the same heads, prompts and drops under the two gentler ablations
+chosen_under = {"zero": best_drops,                                                      # {how: [prompt]}
+                **{how: ablation_drops(best_layer, best_head, gentle_hook(best_layer, best_head, how))
+                   for how in ABLATIONS[1:]}}
+random_under = {"zero": random_drops, **{how: np.array([ablation_drop(l, h, gentle_hook(l, h, how))
+                                                        for l, h in random_heads]) for how in ABLATIONS[1:]}}
 fig, axes = plt.subplots(1, 3, figsize=(13, 3.2), sharey=True)
 for ax, how in zip(axes, ABLATIONS):
     ax.hist(random_under[how], bins=15, label="random heads")
