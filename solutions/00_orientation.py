@@ -62,7 +62,8 @@ from tqdm.auto import tqdm
 
 from utils.activations import at_last, layer_at, next_token_loss, resid
 from utils.checks.orientation import (check_add_vector_hook, check_fit_translator, check_logit_lens,
-                                     check_replace_head_hook, check_residual_norms, check_zero_head_hook)
+                                     check_held_out_selection, check_replace_head_hook, check_residual_norms,
+                                     check_zero_head_hook)
 from utils.controls import require_disjoint
 from utils.data import stdlib_docstrings
 from utils.models import load_lm, tiny_transformer
@@ -375,7 +376,7 @@ claim("lens_answer_enters_late", enters.mean(), ">", cfg.n_layers / 2, ci=bootst
 # split by docstring into training, validation and test; position 0 is left out, as
 # everywhere in the course.
 #
-# ### Exercise 6 — fit a translator
+# ### Exercise 5 — fit a translator
 # Difficulty 🔴🔴⚪ · Importance 🔵🔵⚪ · ~10 min
 #
 # Find `W [d, d]` and `b [d]` minimising `‖h W + b − target‖² + ridge · ‖W − I‖²` over the rows
@@ -522,10 +523,10 @@ effects = torch.stack([head_ablation_effects(fact_tokens[select], fact_answers[s
                        for layer in tqdm(range(cfg.n_layers), desc="ablating heads")])   # [layer, head]
 head_choice = choose({divmod(i, cfg.n_heads): float(e) for i, e in enumerate(effects.flatten())},
                      chosen_on=select.tolist())
-best_layer, best_head = head_choice.option
 heatmap(effects, title="drop in answer log-prob when a head is ablated (selection half)", xlabel="head", ylabel="layer")
 plt.show()
-print(f"most important head on the selection half: L{best_layer}H{best_head} ({effects.max():.2f} nats)")
+print(f"most important head on the selection half: L{head_choice.option[0]}H{head_choice.option[1]} "
+      f"({effects.max():.2f} nats)")
 
 # %% [markdown]
 # Now the control: the same measurement on the held-out half, for the chosen head and for
@@ -551,12 +552,42 @@ def ablation_drop(layer, head, hook_fn=None):
     return float(ablation_drops(layer, head, hook_fn).mean())
 
 
+# %% [markdown]
+# ### Exercise 6 — select on one half, measure on the other
+# Difficulty 🔴⚪⚪ · Importance 🔵🔵🔵 · ~10 min
+#
+# Write the experiment itself. Pick the head with the largest effect on the *selection*
+# prompts; then, on the held-out prompts only, measure it and `n_random` random heads (the
+# first ones of `candidates`, a list in random order, skipping the chosen head: it is no
+# control). Return what a referee needs to read the result: the chosen head, its selection
+# score, its held-out drop and the random heads' held-out drops.
+
+# %%
+def held_out_selection(select_effects: torch.Tensor, held_out_drop, candidates: list, n_random: int) -> dict:
+    """select_effects ``[layer, head]``: drop on the selection prompts. ``held_out_drop(layer, head)``
+    measures one head on the held-out prompts. Returns ``{"head": (layer, head), "selected": float,
+    "held_out": float, "random_heads": [(layer, head)] * n_random, "random": np.ndarray [n_random]}``."""
+    # BEGIN SOLUTION hint: divmod(int(select_effects.argmax()), n_heads) turns the flat argmax into (layer, head);
+    # ... call held_out_drop only for the chosen head and the random ones
+    head = divmod(int(select_effects.argmax()), select_effects.shape[1])
+    controls = [lh for lh in candidates if tuple(lh) != head][:n_random]
+    return {"head": head, "selected": float(select_effects.max()), "held_out": float(held_out_drop(*head)),
+            "random_heads": controls, "random": np.array([held_out_drop(*lh) for lh in controls])}
+    # END SOLUTION
+
+
+check_held_out_selection(held_out_selection)
+
+# %%
 generator = torch.Generator().manual_seed(SETUP.seed)
-order = [divmod(int(i), cfg.n_heads) for i in torch.randperm(cfg.n_layers * cfg.n_heads, generator=generator)]
-random_heads = [lh for lh in order if lh != (best_layer, best_head)][:N_RANDOM_HEADS]   # the chosen head is no control
-best_drops = ablation_drops(best_layer, best_head)
-best_drop = float(best_drops.mean())
-random_drops = np.array([ablation_drop(l, h) for l, h in random_heads])
+candidates = [divmod(int(i), cfg.n_heads) for i in torch.randperm(cfg.n_layers * cfg.n_heads, generator=generator)]
+selection = held_out_selection(effects, ablation_drop, candidates, N_RANDOM_HEADS)
+assert selection["head"] == head_choice.option, "held_out_selection chose another head than choose() did"
+best_layer, best_head = selection["head"]
+best_drops = ablation_drops(best_layer, best_head)                 # per held-out prompt, for the interval
+best_drop, random_drops, random_heads = float(best_drops.mean()), selection["random"], selection["random_heads"]
+print(f"L{best_layer}H{best_head}: {selection['selected']:.2f} nats on the prompts that chose it, "
+      f"{best_drop:.2f} on held-out prompts (a fall from the first to the second is the winner's curse)")
 plt.hist(random_drops, bins=20, label="random heads")
 plt.axvline(best_drop, color="red", label=f"L{best_layer}H{best_head}")
 plt.xlabel("drop in answer log-prob (held-out prompts)")
@@ -622,7 +653,7 @@ claim("chosen_head_is_general", best_prose, ">", np.quantile(random_prose, 0.95)
 #
 # Both reference sets are the selection prompts, so nothing about the held-out prompts leaks in.
 #
-# ### Exercise 5 — replace a head's output
+# ### Exercise 7 — replace a head's output
 # Difficulty 🔴⚪⚪ · Importance 🔵🔵🔵 · ~5 min
 #
 # `replacement` has shape `[batch or 1, position, d_head]`: one row for every batch row

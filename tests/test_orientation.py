@@ -190,3 +190,35 @@ def test_fit_translator():
     fails(checks.check_fit_translator, uncentred, match="W for ridge")
     fails(checks.check_fit_translator, transposed, match="transposed")
     fails(checks.check_fit_translator, bias_zero, match="the bias makes the means match")
+
+
+def test_held_out_selection():
+    solution, stub = solution_and_stub(SLUG, "held_out_selection")
+    checks.check_held_out_selection(solution)
+    fails(checks.check_held_out_selection, stub)
+
+    def chosen_on_held_out(select_effects, held_out_drop, candidates, n_random):
+        n_layers, n_heads = select_effects.shape
+        scores = {(l, h): held_out_drop(l, h) for l in range(n_layers) for h in range(n_heads)}
+        head = max(scores, key=scores.get)
+        return {**solution(select_effects, held_out_drop, candidates, n_random), "head": head}
+
+    def wrong_width(select_effects, held_out_drop, candidates, n_random):
+        head = divmod(int(select_effects.argmax()), select_effects.shape[0])
+        return {**solution(select_effects, held_out_drop, candidates, n_random), "head": head}
+
+    def chosen_kept(select_effects, held_out_drop, candidates, n_random):
+        out = solution(select_effects, held_out_drop, candidates, n_random)
+        out["random_heads"] = candidates[:n_random]
+        out["random"] = [held_out_drop(*lh) for lh in candidates[:n_random]]
+        return out
+
+    def peeks(select_effects, held_out_drop, candidates, n_random):
+        out = solution(select_effects, held_out_drop, candidates, n_random)
+        [held_out_drop(*lh) for lh in candidates]          # reads every candidate's held-out score
+        return out
+
+    fails(checks.check_held_out_selection, chosen_on_held_out, match="best on the held-out prompts")
+    fails(checks.check_held_out_selection, wrong_width, match="n_heads = select_effects.shape")
+    fails(checks.check_held_out_selection, chosen_kept, match="no control")
+    fails(checks.check_held_out_selection, peeks, match="selecting on held-out data")

@@ -153,3 +153,52 @@ def check_fit_translator(fit_translator) -> None:
     expect_close(w, torch.eye(d), "W for an enormous ridge", atol=1e-3,
                  hint="An enormous ridge must give back the identity (the logit lens), not 0.")
     passed("fit_translator", "matches an independent least-squares solve, and becomes the identity as ridge grows")
+
+
+# ---------------------------------------------------------------------------------------------
+# Exercise 6: select on one half of the prompts, measure on the other
+def check_held_out_selection(held_out_selection) -> None:
+    import numpy as np
+
+    # 3 layers x 4 heads, not square: a flat index split with the wrong width lands on another head
+    select = torch.tensor([[0.1, 0.3, 0.0, 0.2],
+                           [0.2, 0.1, 2.5, 0.0],
+                           [0.4, 0.1, 0.2, 0.3]])
+    held = {(l, h): 0.01 * (4 * l + h) for l in range(3) for h in range(4)}
+    held[(1, 2)] = 0.9                                 # the chosen head keeps part of its effect
+    held[(0, 1)] = 1.7                                 # a head that only the held-out prompts favour
+    measured = []
+
+    def held_out_drop(layer, head):
+        measured.append((int(layer), int(head)))
+        return held[(int(layer), int(head))]
+
+    candidates = [(0, 3), (1, 2), (2, 1), (0, 0), (2, 3), (1, 1), (0, 2)]
+    out = call(held_out_selection, select, held_out_drop, candidates, 4)
+    if not isinstance(out, dict) or not {"head", "selected", "held_out", "random_heads", "random"} <= set(out):
+        raise CheckFailed("held_out_selection should return a dict with keys 'head', 'selected', 'held_out', "
+                          "'random_heads' and 'random'.")
+    head = tuple(int(x) for x in out["head"])
+    if head == (0, 1):
+        raise CheckFailed("you chose the head that is best on the held-out prompts: choose on select_effects only, "
+                          "or the held-out number is no longer held out.")
+    if head != (1, 2):
+        raise CheckFailed(f"chose head {head}, expected (1, 2), the argmax of select_effects: a flat index f is "
+                          "(f // n_heads, f % n_heads), with n_heads = select_effects.shape[1].")
+    expect_close(torch.tensor([float(out["selected"]), float(out["held_out"])]), torch.tensor([2.5, 0.9]),
+                 "[selected, held_out]", atol=1e-6,
+                 hint="'selected' is the chosen head's score on the selection prompts, 'held_out' its held_out_drop.")
+    controls = [(0, 3), (2, 1), (0, 0), (2, 3)]
+    random = np.asarray(out["random"], dtype=float)
+    if len(random) != 4:
+        raise CheckFailed(f"'random' holds {len(random)} drops, expected n_random = 4.")
+    if np.isclose(random, 0.9).any():
+        raise CheckFailed("the chosen head is among the random heads: skip it, it is no control.")
+    if [tuple(int(x) for x in lh) for lh in out["random_heads"]] != controls or not np.allclose(
+            random, [held[lh] for lh in controls]):
+        raise CheckFailed(f"'random' should be the held-out drops of the first n_random candidates other than the "
+                          f"chosen head, {controls}, in that order ('random_heads' lists them).")
+    if set(measured) - set(controls) - {(1, 2)}:
+        raise CheckFailed("held_out_drop was called on heads that are neither the chosen one nor a random control: "
+                          "looking at held-out scores of other heads is selecting on held-out data.")
+    passed("held_out_selection", "chosen on the selection half, measured with random heads on the held-out half")
