@@ -86,6 +86,10 @@ def test_bridge_and_plain_model_agree(lm):
     with torch.no_grad():
         for model in (lm, hf):
             assert torch.allclose(act.logits_from(model, cached, start, lengths), clean, atol=1e-3)
+        every = act.logits_from(hf, cached, start, all_positions=True)            # [batch, pos, vocab]
+        full = hf(input_ids=tokens, attention_mask=mask).logits
+    real = mask.bool()
+    assert torch.allclose(every[real], full[real], atol=1e-3)
     with pytest.raises(IndexError, match="out of range"):
         act.logits_from(lm, cached, depth, lengths)
 

@@ -351,3 +351,62 @@ def test_random_weights_copy_of_the_lm_keeps_ties_and_the_original(lm):
     with torch.no_grad():
         _, cache = copy.run_with_cache(tokens, names_filter=["blocks.2.hook_resid_pre"], stop_at_layer=3)
     assert torch.isfinite(cache["blocks.2.hook_resid_pre"]).all()
+
+
+def _orthogonal_leace(X, labels):
+    """Mistake: the plain orthogonal projection onto the cross-covariance (no whitening): erases, but not minimally."""
+    from utils.erasure import Eraser
+    X = torch.as_tensor(X, dtype=torch.float64)
+    onehot = torch.nn.functional.one_hot(torch.as_tensor(labels)).double()
+    cross = (X - X.mean(0)).T @ (onehot - onehot.mean(0)) / len(X)
+    u, s, _ = torch.linalg.svd(cross, full_matrices=False)
+    eye = torch.eye(X.shape[1], dtype=torch.float64)
+    return Eraser(X.mean(0), eye, eye, u[:, s > s.max() * 1e-6])
+
+
+def _uncentred_leace(X, labels):
+    """Mistake: cross-covariance of the raw activations with the raw one-hot labels (nothing centred)."""
+    solution = solution_and_stub(SLUG, "leace")[0]
+    eraser = solution(X, labels)
+    X = torch.as_tensor(X, dtype=torch.float64)
+    onehot = torch.nn.functional.one_hot(torch.as_tensor(labels)).double()
+    u, s, _ = torch.linalg.svd(eraser.whiten @ (X.T @ onehot / len(X)), full_matrices=False)
+    return eraser._replace(basis=u[:, s > s.max() * 1e-6])
+
+
+def _no_mean_leace(X, labels):
+    """Mistake: the edit is applied to x, not to x − mean."""
+    eraser = solution_and_stub(SLUG, "leace")[0](X, labels)
+    return eraser._replace(mean=torch.zeros_like(eraser.mean))
+
+
+def _whiten_twice_leace(X, labels):
+    """Mistake: Σ^(-1/2) used on both sides (unwhiten should be its inverse, Σ^(1/2))."""
+    eraser = solution_and_stub(SLUG, "leace")[0](X, labels)
+    return eraser._replace(unwhiten=eraser.whiten)
+
+
+def test_check_leace():
+    solution, stub = solution_and_stub(SLUG, "leace")
+    probe_checks.check_leace(solution)
+    _expect_fail(probe_checks.check_leace, stub)
+    _expect_fail(probe_checks.check_leace, _orthogonal_leace, match="needs the whitening")
+    _expect_fail(probe_checks.check_leace, _uncentred_leace, match="Centre X")
+    _expect_fail(probe_checks.check_leace, _no_mean_leace, match="moved the mean")
+    _expect_fail(probe_checks.check_leace, _whiten_twice_leace, match="class means still differ")
+
+
+def test_random_like_eraser_keeps_whitening_and_rank():
+    """The control eraser differs from the real one only in its subspace: same rank, same whitened variance removed."""
+    from utils.erasure import Eraser
+    X, labels = probe_checks._erasure_data()
+    eraser = solution_and_stub(SLUG, "leace")[0](X, labels)
+    control = eraser.random_like(torch.Generator().manual_seed(0))
+    assert isinstance(control, Eraser) and control.rank == eraser.rank
+    assert torch.equal(control.whiten, eraser.whiten) and torch.equal(control.mean, eraser.mean)
+    assert torch.allclose(control.basis.T @ control.basis, torch.eye(control.rank, dtype=torch.float64), atol=1e-10)
+    # each erasure removes `rank` units of whitened variance
+    for e in (eraser, control):
+        removed = ((X.double() - e.erase(X).double()) - 0) @ e.whiten.T
+        assert abs(float((removed ** 2).sum(1).mean()) - e.rank) < 0.05 * e.rank
+    assert probe_checks._class_mean_gap(control.erase(X), labels) > 0.05     # a random subspace leaves the labels

@@ -322,11 +322,13 @@ def top_layers(hf, start: int):
         inner.layers = layers
 
 
-def logits_from(model, resid_: Tensor, layer: int, lengths: Tensor | None = None) -> Tensor:
+def logits_from(model, resid_: Tensor, layer: int, lengths: Tensor | None = None, all_positions: bool = False
+                ) -> Tensor:
     """Next-token logits at each row's last real token, ``[batch, vocab]``, from the residual stream at ``layer``.
 
     Runs only blocks ``layer..`` and projects only the last positions onto the vocabulary (for a
-    short prompt that projection is much of the cost of the top layers). Bridge or plain model:
+    short prompt that projection is much of the cost of the top layers); ``all_positions`` gives
+    the logits at every position instead, ``[batch, pos, vocab]``. Bridge or plain model:
     the bridge's own Hugging Face model does the work, so the numbers are those of the full
     forward pass (``tests/test_activations.py``). ``resid_``: ``[batch, pos, d_model]``, right-padded.
     """
@@ -335,6 +337,8 @@ def logits_from(model, resid_: Tensor, layer: int, lengths: Tensor | None = None
     dtype = next(hf.parameters()).dtype
     with top_layers(hf, layer):
         hidden = hf.model(inputs_embeds=resid_.to(_device(hf), dtype), use_cache=False).last_hidden_state
+    if all_positions:
+        return hf.lm_head(hidden)
     last = hidden[:, -1] if lengths is None else at_last(hidden, lengths)
     return hf.lm_head(last)
 

@@ -168,7 +168,7 @@ def check_selectivity(selectivity) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Exercise 5: a random matrix with the same singular values
+# Exercise 6: a random matrix with the same singular values
 def check_spectrum_matched(spectrum_matched) -> None:
     gen = torch.Generator().manual_seed(0)
     for shape in [(48, 20), (20, 48), (32, 32)]:
@@ -215,3 +215,59 @@ def check_spectrum_matched(spectrum_matched) -> None:
                           "Q2[:, 0] start with the same sign (uniform: about half). QR fixes the signs of R's "
                           "diagonal; fold them into Q: q * torch.sign(torch.diagonal(r)).")
     passed("spectrum_matched", "same singular values as numpy's SVD, uniformly random singular vectors on both sides")
+
+
+# ---------------------------------------------------------------------------------------------
+# Exercise 5: LEACE, linear concept erasure in closed form
+def _erasure_data(seed=0, n=3000, d=6):
+    """Correlated features of unequal scale; three classes whose means differ along mixed directions."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 3, n)
+    mixing = rng.normal(size=(d, d)) * np.array([3.0, 1.0, 0.5, 0.2, 2.0, 1.0])
+    X = rng.normal(size=(n, d)) @ mixing + np.eye(3, d)[labels] @ rng.normal(size=(d, d)) * 1.5 + 4.0
+    return torch.tensor(X, dtype=torch.float32), labels
+
+
+def _class_mean_gap(X: torch.Tensor, labels: np.ndarray) -> float:
+    """Largest difference between a class mean and the overall mean, in units of the overall std."""
+    X = X.double()
+    scale = X.std(0)
+    return max(float(((X[labels == c].mean(0) - X.mean(0)) / scale).abs().max()) for c in np.unique(labels))
+
+
+def check_leace(leace) -> None:
+    from utils.erasure import Eraser
+
+    X, labels = _erasure_data()
+    eraser = call(leace, X, labels)
+    if not isinstance(eraser, Eraser):
+        raise CheckFailed(f"leace should return an Eraser(mean, whiten, unwhiten, basis), got {type(eraser).__name__}.")
+    erased = expect_tensor(call(eraser.erase, X), "eraser.erase(X)", shape=X.shape)
+    if eraser.rank != 2:
+        raise CheckFailed(f"the basis has rank {eraser.rank}; with 3 classes the centred cross-covariance has rank 2. "
+                          "Centre X (subtract its mean) before computing the cross-covariance.")
+    gap = _class_mean_gap(erased, labels)
+    if gap > 1e-3:
+        raise CheckFailed(f"after erasure the class means still differ (by {gap:.3f} std): a linear probe can still "
+                          "read the labels. The basis must span whiten @ cross_cov, and unwhiten must be the "
+                          "(pseudo-)inverse of whiten: Σ^(1/2) and Σ^(-1/2).")
+    shift = float((erased.double().mean(0) - X.double().mean(0)).abs().max())
+    if shift > 1e-3:
+        raise CheckFailed(f"the erasure moved the mean of the data by {shift:.3f}: edit x − mean, not x "
+                          "(store the mean and subtract it inside the edit).")
+    twice = call(eraser.erase, erased)
+    expect_close(twice, erased, "erase(erase(X))", atol=1e-3, hint="Erasing twice should change nothing: B must have "
+                 "orthonormal columns (take them from an SVD or QR).")
+    # the independent yardstick: the orthogonal projection onto the raw cross-covariance also erases, with a larger edit
+    Xd = X.double()
+    onehot = torch.nn.functional.one_hot(torch.as_tensor(labels)).double()
+    cross = (Xd - Xd.mean(0)).T @ (onehot - onehot.mean(0)) / len(Xd)
+    u = torch.linalg.svd(cross, full_matrices=False)[0][:, :2]
+    orthogonal_edit = float((((Xd - Xd.mean(0)) @ u) ** 2).sum(1).mean())
+    edit = float(((erased.double() - Xd) ** 2).sum(1).mean())
+    if edit > 0.8 * orthogonal_edit:
+        raise CheckFailed(f"your erasure moves the data by {edit:.2f} (mean squared distance), the plain orthogonal "
+                          f"projection by {orthogonal_edit:.2f}: LEACE is the smallest edit that erases, which needs "
+                          "the whitening (remove the subspace in whitened coordinates, then map back).")
+    passed("leace", f"class means equal after erasure, rank 2, edit {edit:.2f} vs {orthogonal_edit:.2f} for a plain "
+           "projection")
