@@ -434,3 +434,124 @@ def test_loader_rejects_unknown_or_inconsistent_files(tmp_path):
     (tmp_path / "cfg.json").write_text(json.dumps({"architecture": "standard", "d_in": 4, "d_sae": 5}))
     with pytest.raises(ValueError, match="do not match"):
         load_published_sae(tmp_path)
+
+
+# ----------------------------------------------------------------------------- exercises 2, 3, 6: your own SAE
+def _sae_functions(source="solutions"):
+    from tests.notebook_functions import load_functions
+    return load_functions(f"{source}/{SLUG}.py", "encode", "decode", "sae_loss", "remove_parallel_grad_",
+                          "normalise_decoder_", "auxk_loss")
+
+
+def test_check_topk_sae():
+    f, stub = _sae_functions(), _sae_functions("chapters")
+    checks.check_topk_sae(f["encode"], f["decode"], f["sae_loss"])
+    check_rejects(checks.check_topk_sae, stub["encode"], f["decode"], f["sae_loss"])
+    topk = _solution("topk_activation")
+
+    def uncentred(sae, x):
+        return topk(x @ sae.W_enc + sae.b_enc, sae.k)
+
+    def no_relu(sae, x):
+        return topk_no_relu((x - sae.b_dec) @ sae.W_enc + sae.b_enc, sae.k)
+
+    def no_bias_decode(sae, z):
+        return z @ sae.W_dec
+
+    def loss_mean_over_all(sae, x):
+        z = f["encode"](sae, x)
+        x_hat = f["decode"](sae, z)
+        return (x_hat - x).pow(2).mean(), x_hat, z
+
+    for mistake, match in [(uncentred, "subtract the decoder bias"), (no_relu, "through a ReLU")]:
+        check_rejects(lambda e, d, l: checks.check_topk_sae(e, d, l), mistake, f["decode"], f["sae_loss"],
+                      match=match)
+    check_rejects(lambda d, e, l: checks.check_topk_sae(e, d, l), no_bias_decode, f["encode"], f["sae_loss"],
+                  match="z @ W_dec \\+ b_dec")
+    check_rejects(lambda l, e, d: checks.check_topk_sae(e, d, l), loss_mean_over_all, f["encode"], f["decode"],
+                  match="averaged over dimensions too")
+
+
+def test_check_decoder_constraint():
+    f, stub = _sae_functions(), _sae_functions("chapters")
+    checks.check_decoder_constraint(f["remove_parallel_grad_"], f["normalise_decoder_"])
+    check_rejects(checks.check_decoder_constraint, stub["remove_parallel_grad_"], f["normalise_decoder_"])
+
+    @torch.no_grad()
+    def along_columns(sae):
+        W, grad = sae.W_dec, sae.W_dec.grad
+        grad -= (grad * W).sum(0, keepdim=True) * W
+
+    @torch.no_grad()
+    def normalise_columns(sae):
+        sae.W_dec /= sae.W_dec.norm(dim=0, keepdim=True)
+
+    @torch.no_grad()
+    def zero_grad(sae):
+        sae.W_dec.grad.zero_()
+
+    keep = f["normalise_decoder_"]
+    check_rejects(checks.check_decoder_constraint, along_columns, keep, match="project along dim=-1")
+    check_rejects(checks.check_decoder_constraint, zero_grad, keep, match="Remove only the component")
+    check_rejects(checks.check_decoder_constraint, f["remove_parallel_grad_"], normalise_columns,
+                  match="divide each row")
+
+
+def test_check_auxk_loss():
+    f, stub = _sae_functions(), _sae_functions("chapters")
+    checks.check_auxk_loss(f["auxk_loss"])
+    check_rejects(checks.check_auxk_loss, stub["auxk_loss"])
+
+    def pieces(sae, x, dead, aux_k):
+        pre = ((x - sae.b_dec) @ sae.W_enc + sae.b_enc)[:, dead]
+        values, index = pre.topk(min(aux_k, pre.shape[1]), dim=-1)
+        return torch.zeros_like(pre).scatter(-1, index, values), index
+
+    def with_relu(sae, x, x_hat, dead, aux_k):
+        z, _ = pieces(sae, x, dead, aux_k)
+        return (z.relu() @ sae.W_dec[dead] - (x - x_hat).detach()).pow(2).sum(-1).mean()
+
+    def all_latents(sae, x, x_hat, dead, aux_k):
+        return f["auxk_loss"](sae, x, x_hat, torch.ones_like(dead), aux_k)
+
+    def not_detached(sae, x, x_hat, dead, aux_k):
+        z, _ = pieces(sae, x, dead, aux_k)
+        return (z @ sae.W_dec[dead] - (x - x_hat)).pow(2).sum(-1).mean()
+
+    def plus_bias(sae, x, x_hat, dead, aux_k):
+        z, _ = pieces(sae, x, dead, aux_k)
+        return (z @ sae.W_dec[dead] + sae.b_dec - (x - x_hat).detach()).pow(2).sum(-1).mean()
+
+    check_rejects(checks.check_auxk_loss, with_relu, match="no ReLU")
+    check_rejects(checks.check_auxk_loss, all_latents, match="only among the dead")
+    check_rejects(checks.check_auxk_loss, not_detached, match="detach")
+    check_rejects(checks.check_auxk_loss, plus_bias, match="has no offset")
+
+
+def test_auxk_revives_dead_latents():
+    """Half the latents start dead (a very negative encoder bias): the library's AuxK gives them a gradient and some
+    fire again; without AuxK none does. (A ReLU on the auxiliary activations would leave them dead.)"""
+    toy = ToyData.make(32, 16, p=4 / 32, seed=0)
+
+    def stream(batch, generator):
+        return toy.sample(batch, generator)[0]
+
+    x_test = toy.sample(4000, torch.Generator().manual_seed(1))[0]
+    alive = {}
+    for label, aux_k in [("with", 8), ("without", 0)]:
+        sae = SAE(16, 64, k=4, seed=0)
+        with torch.no_grad():
+            sae.b_enc[0, 32:] = -5.0
+        train_sae(sae, stream, 200, batch_size=128, lr=1e-2, seed=0, dead_after=128, aux_k=aux_k, log_every=1000)
+        alive[label] = float((evaluate(sae, x_test)["freq"][0, 32:] > 0).float().mean())
+    assert alive["without"] == 0.0
+    assert alive["with"] > 0.2, alive
+
+
+def test_toy_data_per_feature_frequencies():
+    """ToyData with one firing probability per feature fires each feature at its own rate (Zipf-like in part 2)."""
+    p = torch.tensor([0.5, 0.2, 0.05, 0.01] * 4)
+    toy = ToyData.make(16, 8, p=p, seed=0, group_size=2, correlation=0.7)
+    _, a = toy.sample(40_000, torch.Generator().manual_seed(0))
+    rate = (a > 0).float().mean(0)
+    assert torch.allclose(rate, p, atol=0.01), rate

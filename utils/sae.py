@@ -114,6 +114,17 @@ class SAE(torch.nn.Module):
         z = self.encode(x)
         return self.decode(z), z
 
+    @classmethod
+    @torch.no_grad()
+    def from_weights(cls, W_enc: torch.Tensor, W_dec: torch.Tensor, b_enc: torch.Tensor, b_dec: torch.Tensor,
+                     k: int) -> "SAE":
+        """A single TopK SAE holding these weights (``W_enc [d, m]``, ``W_dec [m, d]``): e.g. one trained elsewhere."""
+        d_in, d_sae = W_enc.shape
+        one = cls(d_in, d_sae, n=1, k=int(k), dtype=W_dec.dtype, device=W_dec.device)
+        for name, value in [("W_enc", W_enc), ("W_dec", W_dec), ("b_enc", b_enc), ("b_dec", b_dec)]:
+            getattr(one, name).copy_(value.detach().unsqueeze(0))
+        return one.eval()
+
     @torch.no_grad()
     def select(self, i: int) -> "SAE":
         """SAE number ``i`` of the batch, as a separate single SAE (a copy)."""
@@ -152,12 +163,12 @@ class ToyData:
     within a group (0 = independent), so each still fires with probability exactly ``p``.
     """
     features: torch.Tensor          # [n_features, d], unit rows
-    p: float
+    p: float | torch.Tensor         # firing probability: one for all, or [n_features]
     group_size: int = 1
     correlation: float = 0.0
 
     @classmethod
-    def make(cls, n_features: int, d: int, p: float, seed: int = 0, group_size: int = 1,
+    def make(cls, n_features: int, d: int, p: float | torch.Tensor, seed: int = 0, group_size: int = 1,
              correlation: float = 0.0) -> "ToyData":
         # a seed stream of its own: SAE(seed=s) must not start from the true features of ToyData.make(seed=s)
         generator = torch.Generator().manual_seed(int(hashlib.sha1(f"toy:{seed}".encode()).hexdigest()[:15], 16))
@@ -175,7 +186,8 @@ class ToyData:
         if self.correlation > 0 and g > 1:
             shared = torch.randn(batch, math.ceil(n / g), generator=generator).repeat_interleave(g, dim=1)[:, :n]
             noise = math.sqrt(self.correlation) * shared + math.sqrt(1 - self.correlation) * noise
-        threshold = float(torch.special.ndtri(torch.tensor(1 - self.p, dtype=torch.float64)))
+        # p: one firing probability for all features, or one per feature ([n_features]: unequal frequencies)
+        threshold = torch.special.ndtri(1 - torch.as_tensor(self.p, dtype=torch.float64)).float()
         magnitude = 0.5 + torch.rand(batch, n, generator=generator)
         a = (noise > threshold) * magnitude
         return a @ self.features, a
@@ -225,7 +237,10 @@ def sae_loss(sae: SAE, x: torch.Tensor, l1: torch.Tensor | None = None, dead: to
     if aux_k and dead is not None and sae.activation == "topk" and bool(dead.any()):
         residual = (xs - x_hat).detach()
         aux_vals, aux_idx = pre.masked_fill(~dead.unsqueeze(1), float("-inf")).topk(aux_k, dim=-1)
-        aux_hat = _decode_sparse(sae, aux_vals.relu(), aux_idx)
+        # No ReLU here: a dead latent's pre-activations are mostly negative, and a ReLU would give them no gradient,
+        # so nothing could revive them (measured in chapter 03: 44% dead either way). Fewer dead latents than
+        # aux_k leave -inf entries, which contribute nothing.
+        aux_hat = _decode_sparse(sae, torch.nan_to_num(aux_vals, neginf=0.0), aux_idx)
         aux = (aux_hat - residual).pow(2).sum(-1).mean(-1)
         loss = loss + aux_coeff * aux * dead.any(-1)
     return loss, fired

@@ -351,3 +351,149 @@ def check_purity_gain(purity_gain) -> None:
                  hint="gain = (share of pairs i ≠ j with the same label) − (the same share expected when labels are "
                       "shuffled among the occurrences of each type).")
     passed("purity_gain", f"gains {[round(v, 3) for v in expected.tolist()]} on a hand-made case")
+
+
+# ----------------------------------------------------------------------------- exercises 2, 3 and 6: your own SAE
+def _toy_sae(seed: int = 0, d: int = 3, m: int = 5, k: int = 2):
+    """A small SAE with non-zero biases, as a plain namespace of tensors (the learner's functions read attributes)."""
+    from types import SimpleNamespace
+    g = torch.Generator().manual_seed(seed)
+    W_dec = torch.randn(m, d, generator=g)
+    return SimpleNamespace(W_enc=torch.randn(d, m, generator=g), W_dec=W_dec / W_dec.norm(dim=-1, keepdim=True),
+                           b_enc=-0.2 - 0.3 * torch.randn(m, generator=g).abs(),      # the row x = b_dec: all < 0
+                           b_dec=torch.tensor([2.0, -1.0, 0.5])[:d], k=k)
+
+
+def _encode_by_hand(sae, x, relu=True, centre=True):
+    """TopK of (x - b_dec) W_enc + b_enc, row by row, with explicit loops."""
+    out = torch.zeros(x.shape[0], sae.W_enc.shape[1])
+    for i in range(x.shape[0]):
+        xi = x[i] - sae.b_dec if centre else x[i]
+        pre = [float(sum(xi[a] * sae.W_enc[a, j] for a in range(x.shape[1])) + sae.b_enc[j])
+               for j in range(sae.W_enc.shape[1])]
+        for j in sorted(range(len(pre)), key=lambda j: -pre[j])[: sae.k]:
+            out[i, j] = max(pre[j], 0.0) if relu else pre[j]
+    return out
+
+
+def check_topk_sae(encode, decode, sae_loss) -> None:
+    sae = _toy_sae()
+    x = torch.tensor([[1.0, 0.5, -0.2], [-3.0, 1.0, 2.0], [2.0, -1.0, 0.5], [0.3, 0.3, 0.3]])   # row 2 is b_dec
+    z = expect_tensor(call(encode, sae, x), "encode(sae, x)", shape=(4, 5))
+    expected = _encode_by_hand(sae, x)
+    if not torch.allclose(z, expected, atol=1e-5):
+        if torch.allclose(z, _encode_by_hand(sae, x, centre=False), atol=1e-5):
+            raise CheckFailed("encode does not subtract the decoder bias first: pre-activations are "
+                              "(x - b_dec) @ W_enc + b_enc.")
+        if torch.allclose(z, _encode_by_hand(sae, x, relu=False), atol=1e-5):
+            raise CheckFailed("encode keeps negative values among the top k: put them through a ReLU "
+                              "(your topk_activation does).")
+        expect_close(z, expected, "encode(sae, x)", atol=1e-5,
+                     hint="Keep the k largest of (x - b_dec) @ W_enc + b_enc per row, through a ReLU.")
+    x_hat = expect_tensor(call(decode, sae, expected), "decode(sae, z)", shape=(4, 3))
+    by_hand = torch.stack([sum(expected[i, j] * sae.W_dec[j] for j in range(5)) + sae.b_dec for i in range(4)])
+    expect_close(x_hat, by_hand, "decode(sae, z)", atol=1e-5,
+                 hint="decode(z) = z @ W_dec + b_dec (W_dec is [d_sae, d_in]: one row per latent).")
+    out = call(sae_loss, sae, x)
+    if not isinstance(out, tuple) or len(out) != 3:
+        raise CheckFailed("sae_loss should return (loss, x_hat, z).")
+    loss = expect_number(out[0], "the loss")
+    per_input = [float(((by_hand_i - xi) ** 2).sum()) for by_hand_i, xi in
+                 zip(torch.stack([sum(e[j] * sae.W_dec[j] for j in range(5)) + sae.b_dec for e in expected]), x)]
+    target = sum(per_input) / len(per_input)
+    if abs(loss - target / 3) < 1e-4:
+        raise CheckFailed("the loss is averaged over dimensions too: sum the squared error over d, then average "
+                          "over the batch.")
+    if abs(loss - target) > 1e-4:
+        raise CheckFailed(f"loss {loss:.5f}, expected {target:.5f}: the squared error summed over dimensions, "
+                          "averaged over the batch.")
+    passed("your TopK SAE", "encode, decode and loss agree with a hand computation, biases included")
+
+
+def check_decoder_constraint(remove_parallel_grad_, normalise_decoder_) -> None:
+    from types import SimpleNamespace
+    g = torch.Generator().manual_seed(0)
+    W = torch.randn(6, 4, generator=g)
+    W = torch.nn.Parameter(W / W.norm(dim=-1, keepdim=True))
+    W.grad = torch.randn(6, 4, generator=g)
+    before = W.grad.clone()
+    sae = SimpleNamespace(W_dec=W)
+    call(remove_parallel_grad_, sae)
+    after = W.grad
+    if torch.allclose(after, before):
+        raise CheckFailed("the gradient did not change: modify sae.W_dec.grad in place (-=), do not return a copy.")
+    along = (after * W.detach()).sum(-1)
+    if along.abs().max() > 1e-5:
+        raise CheckFailed(f"each row's gradient still has a component along its row (up to {along.abs().max():.3f}): "
+                          "a latent is a row W_dec[j] (length d_in); project along dim=-1.")
+    change = before - after
+    parallel = (change * W.detach()).sum(-1, keepdim=True) * W.detach()
+    expect_close(change, parallel, "the removed part of the gradient", atol=1e-5,
+                 hint="Remove only the component along each row: g -= (g · w) w; keep the rest of the gradient.")
+    with torch.no_grad():
+        W.mul_(torch.tensor([0.5, 2.0, 1.0, 3.0, 0.1, 1.5]).unsqueeze(1))
+    directions = W.detach() / W.detach().norm(dim=-1, keepdim=True)
+    call(normalise_decoder_, sae)
+    norms = sae.W_dec.detach().norm(dim=-1)
+    if not torch.allclose(norms, torch.ones(6), atol=1e-5):
+        raise CheckFailed(f"after normalise_decoder_ the rows have lengths {[round(v, 2) for v in norms.tolist()]}: "
+                          "divide each row (dim=-1) by its own norm, in place.")
+    expect_close(sae.W_dec.detach(), directions, "the normalised rows", atol=1e-5,
+                 hint="Normalising must keep each row's direction.")
+    passed("decoder constraint", "gradient along each row removed, rows back to unit length, in place")
+
+
+def _auxk_by_hand(sae, x, x_hat, dead, aux_k, relu=False, all_latents=False, with_bias=False):
+    total = 0.0
+    for i in range(x.shape[0]):
+        pre = (x[i] - sae.b_dec) @ sae.W_enc + sae.b_enc
+        pool = range(len(pre)) if all_latents else [j for j in range(len(pre)) if dead[j]]
+        chosen = sorted(pool, key=lambda j: -float(pre[j]))[:aux_k]
+        recon = sum((max(float(pre[j]), 0.0) if relu else float(pre[j])) * sae.W_dec[j] for j in chosen)
+        if with_bias:
+            recon = recon + sae.b_dec
+        total += float(((recon - (x[i] - x_hat[i])) ** 2).sum())
+    return total / x.shape[0]
+
+
+def check_auxk_loss(auxk_loss) -> None:
+    sae = _toy_sae(seed=1, m=6, k=1)
+    x = torch.tensor([[1.0, 0.5, -0.2], [-3.0, 1.0, 2.0], [0.2, -2.0, 1.5]])
+    x_hat = (0.5 * x + 0.1).requires_grad_(True)
+    dead = torch.tensor([False, True, True, False, True, True])
+    params = {name: torch.nn.Parameter(getattr(sae, name).clone()) for name in ("W_enc", "W_dec", "b_enc", "b_dec")}
+    for name, p in params.items():
+        setattr(sae, name, p)
+    loss = call(auxk_loss, sae, x, x_hat, dead, 2)
+    if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
+        raise CheckFailed("auxk_loss should return a scalar tensor (a loss to add to the training loss).")
+    value = loss.item()
+    with torch.no_grad():
+        expected = _auxk_by_hand(sae, x, x_hat, dead, 2)
+        variants = {"relu": _auxk_by_hand(sae, x, x_hat, dead, 2, relu=True),
+                    "all": _auxk_by_hand(sae, x, x_hat, dead, 2, all_latents=True),
+                    "bias": _auxk_by_hand(sae, x, x_hat, dead, 2, with_bias=True)}
+    if abs(value - expected) > 1e-4:
+        if abs(value - variants["relu"]) < 1e-4:
+            raise CheckFailed("negative pre-activations were zeroed: AuxK keeps them as they are (no ReLU), or dead "
+                              "latents with negative pre-activations get no gradient.")
+        if abs(value - variants["all"]) < 1e-4:
+            raise CheckFailed("the auxiliary latents were chosen among all latents: choose only among the dead ones "
+                              "(pre[:, dead]).")
+        if abs(value - variants["bias"]) < 1e-4:
+            raise CheckFailed("the auxiliary reconstruction adds b_dec: it reconstructs the residual x - x_hat, which "
+                              "has no offset; use the decoder rows alone.")
+        raise CheckFailed(f"auxk_loss = {value:.5f}, expected {expected:.5f}: the aux_k largest pre-activations of "
+                          "dead latents, times their decoder rows, against the residual x - x_hat.")
+    loss.backward()
+    if x_hat.grad is not None and x_hat.grad.abs().max() > 0:
+        raise CheckFailed("the gradient flows into x_hat: the residual is a target, use (x - x_hat).detach().")
+    alive_grad = params["W_dec"].grad[~dead].abs().max() if params["W_dec"].grad is not None else 0.0
+    if alive_grad > 0:
+        raise CheckFailed("live latents' decoder rows get a gradient from AuxK: only dead latents take part.")
+    few = call(auxk_loss, sae, x, x_hat.detach(), torch.tensor([False, False, True, False, False, False]), 4)
+    with torch.no_grad():
+        expected_few = _auxk_by_hand(sae, x, x_hat, torch.tensor([False, False, True, False, False, False]), 4)
+    if abs(expect_number(few, "auxk_loss with one dead latent") - expected_few) > 1e-4:
+        raise CheckFailed("with fewer dead latents than aux_k, use all the dead latents (topk of min(aux_k, n_dead)).")
+    passed("auxk_loss", "dead latents only, no ReLU, residual as a fixed target, fewer dead than aux_k handled")
