@@ -864,12 +864,20 @@ plt.show()
 # vocabulary, so against it nearly any reconstruction looks good; against **mean-ablation**
 # (the residual replaced by its average) the scale is honest.
 #
-# The bounds below are stated before looking and are ones a useless SAE fails (the bad SAE,
-# one training step, is measured on the same windows and printed next to ours): the SAE must
+# The bounds below are ones a useless SAE fails (the bad SAE,
+# one training step, is measured on the same windows and printed next to ours): a good SAE should
 # explain at least 70% of the variance (Gao et al.'s TopK SAEs on GPT-2, k = 32, explain
 # 88–93% at middle layers with billions of tokens; ours has seen ten thousand), cost less
 # than half a nat per token and move the predictions by less than half a nat of KL, and
-# recover more than half of what mean-ablation loses.
+# recover more than 90% of what mean-ablation loses ("more than half", the bound this chapter
+# first used, is one a one-step SAE can pass on some seeds: mean-ablation is so harsh that even
+# a bad reconstruction recovers a good part of it).
+#
+# Only the FVU and the loss recovered are claimed. The cost in nats and the KL are printed
+# against their half-nat bounds: at the fast scale (a small SAE, ten thousand training tokens,
+# eight held-out windows) they sit below the bound but near it, and on some of the course's
+# seeds their intervals reach past it. A bound that holds on one seed is not a claim; the
+# full scale, with a wider SAE trained on more tokens, is where it can be made.
 #
 # The histogram is the latent frequency spectrum: how often each latent fires on held-out
 # tokens. Dense latents (on more than 10% of tokens) are worth a look in any SAE: they are
@@ -877,7 +885,7 @@ plt.show()
 # subject of the next experiment.
 
 # %%
-FVU_BOUND, NATS_BOUND, KL_BOUND, RECOVERED_BOUND = 0.3, 0.5, 0.5, 0.5
+FVU_BOUND, NATS_BOUND, KL_BOUND, RECOVERED_BOUND = 0.3, 0.5, 0.5, 0.9
 bad = sae_metrics(bad_sae, acts["trained"][1].to(DEVICE) * bad_scale)
 bad_recovered = recovered(per_window["clean"], per_window["bad SAE"], per_window["mean-ablated"])
 print(f"the bad SAE: FVU {bad['fvu']:.3f}, +{ce['bad SAE'] - ce['clean']:.3f} nats, KL {kl_from_clean['bad SAE']:.3f}, "
@@ -888,15 +896,15 @@ assert (bad["fvu"] >= FVU_BOUND and ce["bad SAE"] - ce["clean"] >= NATS_BOUND
 claim("real_fvu", real["fvu"], "<", FVU_BOUND, ci=fvu_ci,
       why="the SAE explains at least 70% of the held-out variance (interval over windows)")
 nats_window = per_window["spliced"] - per_window["clean"]
-claim("splice_costs_under_half_a_nat", nats_window.mean(), "<", NATS_BOUND, ci=stats.bootstrap_ci(nats_window),
-      why="splicing the SAE in raises the next-token loss by less than half a nat (interval over windows)")
-claim("splice_kl_under_half_a_nat", kl_window["spliced"].mean(), "<", KL_BOUND,
-      ci=stats.bootstrap_ci(kl_window["spliced"]),
-      why="splicing the SAE in moves the next-token distribution by less than half a nat of KL")
+for label, values, bound in [("cost in nats", nats_window, NATS_BOUND), ("KL from clean", kl_window["spliced"],
+                                                                          KL_BOUND)]:
+    ci = stats.bootstrap_ci(values)
+    print(f"{label}: {values.mean():.3f} (95% CI {ci[0]:.3f} to {ci[1]:.3f}); bound {bound}: "
+          f"{'below it' if ci[1] < bound else 'not clearly below it'}")
 windows = (per_window["clean"], per_window["spliced"], per_window["mean-ablated"])
 claim("ce_recovered_vs_mean_ablation", ce_recovered_mean, ">", RECOVERED_BOUND,
       ci=stats.bootstrap_ci(windows, recovered),
-      why="splicing the SAE in costs less than half the nats that mean-ablation costs (interval over windows)")
+      why="splicing the SAE in costs less than a tenth of the nats that mean-ablation costs (interval over windows)")
 
 # %% [markdown]
 # ### Does AuxK do anything?
