@@ -1,5 +1,6 @@
 """The exercise pipeline: chapters/ is what the generator writes, pairs are in sync, no outputs."""
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -38,9 +39,13 @@ def test_exercises_have_stubs_and_checks(solution):
     text = solution.read_text()
     exercise = (ROOT / "chapters" / solution.name).read_text()
     blocks = text.count("# BEGIN SOLUTION")
-    assert blocks == text.count("# END SOLUTION") and 3 <= blocks <= 6, "3-6 marked exercises per chapter"
+    # an exercise is a numbered heading; it may hold several marked functions (encode, decode and the loss of an SAE)
+    exercises = set(re.findall(r"^# ### Exercise (\d+) —", text, flags=re.MULTILINE))
+    assert blocks == text.count("# END SOLUTION") and blocks >= len(exercises), "every exercise has marked code"
+    assert 3 <= len(exercises) <= 7, f"3-7 exercises per chapter, found {len(exercises)}"
+    assert exercises == {str(i) for i in range(1, len(exercises) + 1)}, "exercises are numbered 1, 2, 3 ... in order"
     assert "BEGIN SOLUTION" not in exercise and exercise.count("raise NotImplementedError") >= blocks
-    assert text.count("check_") >= 2 * blocks, "each exercise is imported and called with its check"
+    assert text.count("check_") >= 2 * len(exercises), "each exercise is imported and called with its check"
 
 
 def test_strip_solutions_keeps_indentation_and_hint():
