@@ -64,7 +64,6 @@ SETUP = setup("02_probes")
 # %%
 import gc
 import io
-import tempfile
 import tokenize
 from functools import partial
 
@@ -77,7 +76,7 @@ from utils.activations import layer_at, logits_from, next_token_loss, pad_right,
 from utils.checks.probes import (check_bracket_depths, check_control_task, check_leace, check_selectivity,
                                  check_spectrum_matched, check_token_identity_baseline)
 from utils.controls import (random_weights_copy, require_disjoint, require_labels_shuffled, require_redrawn,
-                            spectrum_matched_copy, weight_matrices)
+                            spectrum_matched_copy, stash_embedding, weight_matrices)
 from utils.data import CATEGORIES, collect_resid, labelled_code_corpus, stdlib_sources
 from utils.data import bracket_depths as library_depths
 from utils.erasure import Eraser
@@ -779,9 +778,7 @@ def weight_sample(model, rows: int = 32, skip=None) -> torch.nn.Module:
 control_layers = sorted({layer_at(model, f) for f in CONTROL_FRACTIONS})
 model_acts = {"trained": {layer: acts[layer] for layer in control_layers}}
 embedding_weight = model.original_model.get_input_embeddings().weight
-kept = tempfile.TemporaryDirectory()                       # the trained embedding waits on disk, not in RAM
-torch.save(embedding_weight.detach(), f"{kept.name}/embedding.pt")
-embedding_rows = embedding_weight[:32].detach().clone()        # to check that what comes back is the trained one
+restore_embedding = stash_embedding(model)                     # the trained embedding waits on disk, not in RAM
 spectrum_seed, random_seed = np.random.default_rng(SEED).integers(0, 2**31, size=2).tolist()   # two independent draws
 samples = {"trained": weight_sample(model), "trained blocks": weight_sample(model, skip=embedding_weight)}
 spectrum_matched_copy(model, seed=spectrum_seed, inplace=True)
@@ -793,14 +790,11 @@ samples["random weights"] = weight_sample(model)
 require_redrawn(samples["random weights"], samples["trained"], others=[samples["same spectrum"]],
                 what="random-weights model")
 model_acts["random weights"] = collect_resid(model, corpus.tokens, control_layers)
-with torch.no_grad():                                          # Heap et al.: random blocks on the trained embedding
-    embedding_weight.copy_(torch.load(f"{kept.name}/embedding.pt", weights_only=True))
-kept.cleanup()
-assert torch.equal(embedding_weight[:32], embedding_rows), "the trained embedding did not come back"
+restore_embedding()                                            # Heap et al.: random blocks on the trained embedding
 require_redrawn(weight_sample(model, skip=embedding_weight), samples["trained blocks"], what="random-layers model")
 model_acts["random layers"] = collect_resid(model, corpus.tokens, control_layers[1:])   # layer 0 is the trained one
 model_acts["random layers"][0] = acts[0]
-del model, samples, embedding_weight, embedding_rows, stream
+del model, samples, embedding_weight, stream
 gc.collect()
 
 

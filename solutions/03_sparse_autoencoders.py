@@ -81,7 +81,7 @@ from tqdm.auto import tqdm
 from utils.checks.saes import (check_auxk_loss, check_ce_loss_recovered, check_decoder_constraint,
                                check_feature_recovery, check_mfr_penalty, check_purity_gain, check_sae_metrics,
                                check_topk_activation, check_topk_sae)
-from utils.controls import random_weights_copy
+from utils.controls import random_weights_copy, stash_embedding
 from utils.data import collect_resid, labelled_code_corpus, split_documents, stdlib_docstrings, stdlib_sources
 from utils.data import tokenize_with_offsets
 from utils.models import load_lm
@@ -846,11 +846,10 @@ with torch.no_grad():
             with act.edit_resid(model, LAYER, edit):
                 logits = model(chunk)
             if key == "clean":
-                clean_logp = logits[:, :-1].float().log_softmax(-1)
-            logp = logits[:, :-1].float().log_softmax(-1)
-            kl_window[key].append((clean_logp.exp() * (clean_logp - logp)).sum(-1).mean(1).cpu())
+                clean_logits = logits
+            kl_window[key].append(act.kl_from_clean(clean_logits[:, :-1], logits[:, :-1], per_row=True).cpu())
             per_window[key].append(act.next_token_loss(logits, chunk, per_token=True).mean(1).cpu())
-        del logits, logp, clean_logp
+        del logits, clean_logits
 per_window = {key: torch.cat(v).numpy() for key, v in per_window.items()}
 kl_window = {key: torch.cat(v).numpy() for key, v in kl_window.items()}
 assert all(abs(yours[key] - per_window[key][:CE_BATCH].mean()) < 1e-3 for key in ("clean", "spliced", "ablated")), \
@@ -1186,11 +1185,6 @@ print(f"uniform level: log(1/{model.cfg.d_vocab}) = {-np.log(model.cfg.d_vocab):
 # at twice its typical activation, then compare the target's rise.
 
 # %%
-def kl_rows(logp: torch.Tensor) -> torch.Tensor:
-    """KL(unsteered ‖ steered) of each row of ``logp [n, vocab]``."""
-    return (base.exp() * (base - logp)).sum(-1)
-
-
 def random_pushes(units: torch.Tensor, norms: torch.Tensor, lm) -> torch.Tensor:
     """Last-position log-probs of ``lm`` with ``norms[i] * units[i]`` added at positions 1:, all in one batch."""
     shift = (norms[:, None] * units)[:, None]                                   # [n, 1, d_model]
@@ -1203,16 +1197,16 @@ units = random_push / random_push.norm(dim=-1, keepdim=True)
 low = torch.zeros(N_RANDOM_DIRECTIONS, device=units.device)
 high = torch.full_like(low, 2 * float(typical * direction.norm()))
 for _ in range(8):                                                              # find a norm above the target KL
-    too_small = kl_rows(random_pushes(units, high, model)) < target_kl
+    too_small = act.kl_from_clean(base, random_pushes(units, high, model), per_row=True) < target_kl
     if not too_small.any():
         break
     high = torch.where(too_small, 2 * high, high)
 for _ in range(EQUAL_KL_STEPS):                                                 # bisection on each norm
     middle = (low + high) / 2
-    above = kl_rows(random_pushes(units, middle, model)) > target_kl
+    above = act.kl_from_clean(base, random_pushes(units, middle, model), per_row=True) > target_kl
     high, low = torch.where(above, middle, high), torch.where(above, low, middle)
 matched = random_pushes(units, (low + high) / 2, model)
-matched_kl = kl_rows(matched).cpu().numpy()
+matched_kl = act.kl_from_clean(base, matched, per_row=True).cpu().numpy()
 assert np.allclose(matched_kl, target_kl, rtol=0.05), "the random pushes should match the latent's KL"
 equal_kl_rise = (matched[:, target] - base[target]).cpu().numpy()
 latent_rise_at_kl = float(steered[1][target] - base[target])
@@ -1276,20 +1270,14 @@ acts["shuffled text"] = (collect_resid(model, shuffled_train, [LAYER])[LAYER],
                          collect_resid(model, shuffled_test, [LAYER])[LAYER])
 
 
-embedding_weight = model.original_model.get_input_embeddings().weight
-kept = tempfile.TemporaryDirectory()                           # the trained embedding waits on disk, not in RAM
-torch.save(embedding_weight.detach().cpu(), f"{kept.name}/embedding.pt")
-embedding_rows = embedding_weight[:32].detach().clone()
+restore_embedding = stash_embedding(model)                     # the trained embedding waits on disk, not in RAM
 random_weights_copy(model, seed=SEED, inplace=True)
 acts["random init"] = (collect_resid(model, train_seqs, [LAYER])[LAYER],
                        collect_resid(model, test_seqs, [LAYER])[LAYER])
-with torch.no_grad():                                          # Heap et al.: random blocks on the trained embedding
-    embedding_weight.copy_(torch.load(f"{kept.name}/embedding.pt", weights_only=True).to(embedding_weight.device))
-kept.cleanup()
-assert torch.equal(embedding_weight[:32], embedding_rows), "the trained embedding did not come back"
+restore_embedding()                                            # Heap et al.: random blocks on the trained embedding
 acts["random layers"] = (collect_resid(model, train_seqs, [LAYER])[LAYER],
                          collect_resid(model, test_seqs, [LAYER])[LAYER])
-del model, embedding_weight, embedding_rows
+del model
 gc.collect()
 
 # %%

@@ -24,6 +24,10 @@ def test_kl_and_next_token_loss_on_known_cases():
     shifted[..., 0] += 3
     p, q = logits.log_softmax(-1), shifted.log_softmax(-1)
     assert torch.allclose(act.kl_from_clean(logits, shifted), (p.exp() * (p - q)).sum(-1).mean())
+    # per row: one KL per sequence (mean over its positions); a single clean distribution broadcasts over rows
+    assert torch.allclose(act.kl_from_clean(logits, shifted, per_row=True), (p.exp() * (p - q)).sum(-1).mean(1))
+    one, rows = p[0, 0], q[:, 0]                                               # [vocab], [rows, vocab]
+    assert torch.allclose(act.kl_from_clean(one, rows, per_row=True), (one.exp() * (one - rows)).sum(-1))
     tokens = torch.randint(0, 11, (2, 5))
     expected = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, 11), tokens[:, 1:].reshape(-1))
     assert torch.allclose(act.next_token_loss(logits, tokens), expected)

@@ -410,3 +410,23 @@ def test_random_like_eraser_keeps_whitening_and_rank():
         removed = ((X.double() - e.erase(X).double()) - 0) @ e.whiten.T
         assert abs(float((removed ** 2).sum(1).mean()) - e.rank) < 0.05 * e.rank
     assert probe_checks._class_mean_gap(control.erase(X), labels) > 0.05     # a random subspace leaves the labels
+
+
+def test_stash_embedding_restores_the_trained_embedding():
+    from utils.controls import stash_embedding
+
+    class Tiny(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = torch.nn.Embedding(40, 6)
+
+        def get_input_embeddings(self):
+            return self.embed
+
+    model = Tiny()
+    trained = model.embed.weight.detach().clone()
+    restore = stash_embedding(model)
+    with torch.no_grad():
+        model.embed.weight.normal_()
+    restore()
+    assert torch.equal(model.embed.weight, trained)

@@ -345,11 +345,15 @@ def logits_from(model, resid_: Tensor, layer: int, lengths: Tensor | None = None
 
 # --- what an edit did ----------------------------------------------------------------------------------
 
-def kl_from_clean(clean_logits: Tensor, logits: Tensor) -> Tensor:
-    """Mean over positions of KL(P_clean ‖ P_edited), from logits ``[..., vocab]``; a scalar tensor."""
+def kl_from_clean(clean_logits: Tensor, logits: Tensor, per_row: bool = False) -> Tensor:
+    """Mean over positions of KL(P_clean ‖ P_edited), from logits ``[..., vocab]`` (log-probabilities work too;
+    ``clean_logits`` broadcasts); a scalar tensor, or with ``per_row`` one value per row of the first axis."""
     clean_logp = clean_logits.float().log_softmax(-1)
     logp = logits.float().log_softmax(-1)
-    return (clean_logp.exp() * (clean_logp - logp)).sum(-1).mean()
+    kl = (clean_logp.exp() * (clean_logp - logp)).sum(-1)
+    if not per_row:
+        return kl.mean()
+    return kl.flatten(1).mean(1) if kl.dim() > 1 else kl
 
 
 def next_token_loss(logits: Tensor, tokens: Tensor, lengths: Tensor | None = None, per_token: bool = False) -> Tensor:

@@ -30,6 +30,7 @@ Conventions shared by both (explained once here):
 from __future__ import annotations
 
 import copy
+import tempfile
 
 import torch
 
@@ -59,6 +60,27 @@ def _copy(bridge):
 def _owner(bridge) -> torch.nn.Module:
     """The module whose parameters are the model's weights (the Hugging Face model inside a bridge)."""
     return getattr(bridge, "original_model", None) or bridge
+
+
+def stash_embedding(bridge):
+    """Keep the trained input embedding aside (on disk, not in RAM) before the model is re-drawn in place.
+
+    Returns ``restore()``, which copies it back into the model, checks that what came back is the
+    trained embedding, and deletes the copy: random layers on the trained embedding (Heap et al.,
+    arXiv 2501.17727) from a model that ``spectrum_matched_copy``/``random_weights_copy`` changed in place.
+    """
+    weight = _owner(bridge).get_input_embeddings().weight
+    folder = tempfile.TemporaryDirectory()
+    torch.save(weight.detach().cpu(), f"{folder.name}/embedding.pt")
+    rows = weight[:32].detach().clone()
+
+    def restore() -> None:
+        with torch.no_grad():
+            weight.copy_(torch.load(f"{folder.name}/embedding.pt", weights_only=True).to(weight.device))
+        folder.cleanup()
+        if not torch.equal(weight[:32], rows):
+            raise ControlError("the trained embedding did not come back")
+    return restore
 
 
 def weight_matrices(bridge) -> dict[str, torch.nn.Parameter]:
