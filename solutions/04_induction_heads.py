@@ -16,10 +16,13 @@
 #   then a sudden drop in the loss on repeated text, while a one-layer control never gets there;
 # - score every head over training: **previous-token**, **induction** (prefix-matching) and
 #   **copying** scores, and cross-check your induction score with TransformerLens's head detector;
-# - test the circuit causally: ablate the induction heads against random heads, and measure how
-#   strongly layer-1 keys read layer-0 outputs (**K-composition**);
-# - intervene on training itself: **clamp** a layer-0 head to attend to the previous token and
-#   measure how much earlier the phase change comes;
+#   and the eigenvalue copying score of Elhage et al.; compute the **in-context-learning score**;
+# - test the circuit causally: ablate the induction heads against random heads, measure how
+#   strongly layer-1 keys read layer-0 outputs (**K-composition**) in the weights, and remove that
+#   path alone (**path ablation** of keys, queries and values);
+# - intervene on training itself as Singh et al. do: **clamp** each half of the circuit (the
+#   previous-token head, the induction head's QK match) on several seeds, and measure how much
+#   earlier the phase change comes;
 # - find induction heads in a real language model and measure what they do for in-context
 #   learning on natural text.
 #
@@ -61,8 +64,9 @@ from transformer_lens.head_detector import detect_head
 
 from utils import stats
 from utils.activations import head_ablation_hooks
-from utils.checks.induction import (check_clamp_to_previous, check_copying_score, check_induction_score,
-                                    check_k_composition, check_previous_token_score)
+from utils.checks.induction import (check_clamp_to_previous, check_copying_score, check_icl_score,
+                                    check_induction_score, check_k_composition, check_patch_head,
+                                    check_previous_token_score)
 from utils.controls import require_disjoint, require_redrawn
 from utils.induction import per_token_loss, repeated_segment_batch, repeated_tokens
 from utils.models import load_lm, tiny_transformer
@@ -83,6 +87,8 @@ SEG_EVAL, N_EVAL = 16, scale(fast=64, full=512)   # evaluation: a random 16-toke
 WINDOW = 150                              # width (steps) of the window in which we look for a sharp drop
 LM_SEG, LM_BATCH = scale(fast=10, full=100), scale(fast=8, full=32)   # repeated random tokens for the real model
 TOP_K = 5                                 # real-model heads ablated
+N_CLAMP_SEEDS = scale(fast=3, full=10)    # seeds of the clamping experiment (part 4)
+CLAMP_STEPS = scale(fast=1500, full=3000)  # at most this many steps per clamping run (each stops at the phase change)
 N_KCOMP_NULL = 20                         # random initialisations for the K-composition null
 N_RANDOM_SETS = scale(fast=20, full=50)   # random head sets in the real-model ablation control
 N_DOCS, DOC_LEN = scale(fast=16, full=200), scale(fast=128, full=512)   # natural text: docstrings
@@ -128,28 +134,42 @@ EVAL_TOKENS = repeated_tokens(N_EVAL, SEG_EVAL, D_VOCAB, generator=torch.Generat
 FIRST, REPEAT = slice(0, SEG_EVAL - 1), slice(SEG_EVAL, 2 * SEG_EVAL - 1)
 
 
-def train_model(n_layers: int, clamp_head: int | None = None, desc: str = "training"):
-    """Train a fresh attention-only model; return (model, history, checkpoints {step: state_dict})."""
-    model = tiny_transformer(n_layers, D_MODEL, N_HEADS, D_VOCAB, N_CTX, seed=SETUP.seed, device=SETUP.device)
-    batches = torch.Generator().manual_seed(SETUP.seed)       # the same data order for every model
+# Which targets of the batch now in the model are predictable by induction ([batch, pos - 1]); part 4's
+# induction clamp reads it. On the evaluation batch: the repeated half.
+CURRENT = {}
+EVAL_PREDICTABLE = torch.zeros(N_EVAL, 2 * SEG_EVAL - 1, dtype=torch.bool, device=SETUP.device)
+EVAL_PREDICTABLE[:, REPEAT] = True
+
+
+def train_model(n_layers: int, hooks=(), seed: int = SETUP.seed, steps: int = STEPS, until=None,
+                desc: str = "training"):
+    """Train a fresh attention-only model with `hooks` on throughout; return (model, history, checkpoints).
+
+    The seed draws the initialisation and the batches. `until(row)` may stop training early (see `train`)."""
+    model = tiny_transformer(n_layers, D_MODEL, N_HEADS, D_VOCAB, N_CTX, seed=seed, device=SETUP.device)
+    batches = torch.Generator().manual_seed(seed)            # the same data order for every model of this seed
     checkpoints = {}
 
     def loss_fn(step):
         tokens, target_mask = repeated_segment_batch(BATCH, N_CTX, D_VOCAB, SEG_MIN, SEG_MAX, generator=batches,
                                                      device=SETUP.device)
+        CURRENT["predictable"] = target_mask
         losses = per_token_loss(model(tokens), tokens)
         return losses[target_mask].mean() + OTHER_WEIGHT * losses[~target_mask].mean()
 
-    def on_log(step, model):
-        if step % CKPT_EVERY == 0 or step == STEPS - 1:
+    def on_step(step, model):
+        if step % CKPT_EVERY == 0 or step == steps:
             checkpoints[step] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    def on_log(step, model):
+        CURRENT["predictable"] = EVAL_PREDICTABLE
         by_position = per_token_loss(model(EVAL_TOKENS), EVAL_TOKENS).mean(0).cpu()
         return {"by_position": by_position, "first": by_position[FIRST].mean().item(),
                 "repeat": by_position[REPEAT].mean().item()}
 
-    hooks = [] if clamp_head is None else [("blocks.0.attn.hook_pattern", clamp_to_previous(clamp_head))]
-    with model.hooks(fwd_hooks=hooks):
-        history = train(model, loss_fn, STEPS, lr=LR, weight_decay=0.01, log_every=LOG_EVERY, on_log=on_log, desc=desc)
+    with model.hooks(fwd_hooks=list(hooks)):
+        history = train(model, loss_fn, steps, lr=LR, weight_decay=0.01, log_every=LOG_EVERY, on_log=on_log,
+                        on_step=on_step, until=until, desc=desc)
     return model, history, checkpoints
 
 
@@ -171,10 +191,31 @@ repeat1, first1 = np.array(column(history1, "repeat")), np.array(column(history1
 print(f"1-layer repeated-half loss: {repeat1[0]:.2f} -> {repeat1[-1]:.2f}")
 
 # %% [markdown]
-# **Measurement.** Three views of the same run:
+# **Measurement.** Olsson et al. summarise how much a model uses its context with one number,
+# the **in-context-learning (ICL) score**: the loss late in the context minus the loss early in
+# the context. The more negative, the more the later tokens gain from what came before.
+#
+# ### Exercise 1 — the in-context-learning score
+# Difficulty 🔴⚪⚪ · Importance 🔵🔵🔵 · ~5 min
+#
+# Given per-token losses (`per_token_loss`: index `i` is the loss of predicting token `i + 1`),
+# return one score per row: the mean loss over the `late` targets minus the mean loss over the
+# `early` targets. The two windows need not have the same length.
+
+# %%
+def icl_score(loss: torch.Tensor, early: slice, late: slice) -> torch.Tensor:
+    """loss: [batch, pos - 1] per-token losses. Returns [batch]: mean of loss[:, late] minus mean of loss[:, early]."""
+    # BEGIN SOLUTION hint: loss[:, late].mean(1) - loss[:, early].mean(1)
+    return loss[:, late].mean(1) - loss[:, early].mean(1)
+    # END SOLUTION
+
+
+check_icl_score(icl_score)
+
+# %% [markdown]
+# Three views of the same runs:
 # - the repeated-half and first-half loss over training, both models;
-# - the **in-context-learning score** of Olsson et al.: loss late in the context minus loss
-#   early in the context (here: repeated half minus first half; more negative = more use of context);
+# - the ICL score over training (early: the first copy; late: the repeated half);
 # - the loss at every position × every logged step.
 #
 # We locate the phase change with the control as the yardstick. The best the one-layer model
@@ -206,10 +247,17 @@ final_2l = float(repeat2[-5:].mean())
 level = (floor_1l + final_2l) / 2
 phase_step = crossing_step(repeat2, steps, level)
 drop_2l, drop_1l = largest_drop(repeat2, steps, WINDOW), largest_drop(repeat1, steps, WINDOW)
-icl2, icl1 = repeat2 - first2, repeat1 - first1
+icl2, icl1 = (np.array([icl_score(row[None], FIRST, REPEAT).item() for row in column(h, "by_position")])
+              for h in (history2, history1))
 print(f"1-layer floor {floor_1l:.2f}; 2-layer final {final_2l:.2f}; "
       f"phase change (crossing {level:.2f}) at step {phase_step}")
 print(f"largest drop within {WINDOW} steps: 2-layer {drop_2l:.2f} nats, 1-layer {drop_1l:.2f} nats")
+# Olsson et al.'s loss bump: does the loss on the unpredictable first half rise while the repeat is being learned?
+around = np.abs(steps - phase_step) <= WINDOW
+before = steps < max(phase_step - WINDOW, LOG_EVERY + 1)
+FIRST_HALF_BUMP = float(first2[around].max() - first2[before].min())
+print(f"first-half loss: lowest {first2[before].min():.3f} before the phase change, highest {first2[around].max():.3f} "
+      f"within {WINDOW} steps of it (ln {D_VOCAB} = {np.log(D_VOCAB):.3f}): a bump of {FIRST_HALF_BUMP:+.3f} nats")
 
 fig, axes = plt.subplots(1, 3, figsize=(16, 4))
 lines(steps, {"2-layer, repeated half": repeat2, "2-layer, first half": first2, "1-layer, repeated half": repeat1,
@@ -230,7 +278,10 @@ plt.show()
 # anything the one-layer model ever reaches. In the heatmap, the lower half (the repeat) turns
 # dark within a short stretch of training, all its positions together; the upper half (the first
 # copy) stays near ln 50. Olsson et al. saw this event in real language models as a *bump* in the
-# training loss; in this toy it is a cliff in the repeated-half loss.
+# training loss; in this toy it is a cliff in the repeated-half loss. Is there a bump too, on the
+# tokens that cannot be predicted? The printed rise of the first-half loss around the phase
+# change says how large it is here: compare it with how far the first-half loss sits from ln 50
+# (part of the claims below), and judge whether it is a bump or noise.
 
 # %% [markdown]
 # Each of these is one training run per seed (the seed draws the initialisation and the batches),
@@ -261,7 +312,7 @@ claim("first_half_stays_near_ln_vocab", abs(first2[-1] - np.log(D_VOCAB)), "<", 
 #
 # Three scores, each on the evaluation batch (`[batch, head, query, key]` patterns):
 #
-# ### Exercise 1 — previous-token score
+# ### Exercise 2 — previous-token score
 # Difficulty 🔴⚪⚪ · Importance 🔵🔵🔵 · ~5 min
 #
 # The average attention from each query to the key just before it.
@@ -284,7 +335,7 @@ check_previous_token_score(previous_token_score)
 # per query from 1 on. Average over batch and over that diagonal.
 # </details>
 #
-# ### Exercise 2 — induction (prefix-matching) score
+# ### Exercise 3 — induction (prefix-matching) score
 # Difficulty 🔴🔴⚪ · Importance 🔵🔵🔵 · ~10 min
 #
 # On a sequence whose last `2 * seg_len` tokens are a segment and its copy, a query in the copy at
@@ -312,7 +363,7 @@ check_induction_score(induction_score)
 # heads, which attend to the earlier copy of the current token itself.
 # </details>
 #
-# ### Exercise 3 — copying score
+# ### Exercise 4 — copying score
 # Difficulty 🔴🔴⚪ · Importance 🔵🔵⚪ · ~10 min
 #
 # When a head attends to token `t`, what does it write? Its *full OV circuit*
@@ -336,13 +387,26 @@ check_copying_score(copying_score)
 # %% [markdown]
 # Now score every head at every checkpoint. The layer-0 heads get a previous-token score, the
 # layer-1 heads an induction score, and all heads a copying score (we ignore the layer norms in
-# the OV circuit: a direct-path approximation).
+# the OV circuit: a direct-path approximation). Next to your argmax score we compute the one
+# Elhage et al. use, from the **eigenvalues** of the full OV circuit: their sum over the sum of
+# their absolute values, +1 for a circuit that only copies, −1 for one that only suppresses.
 
 # %%
 def full_ov_circuit(model) -> torch.Tensor:
     """[layer, head, vocab, vocab]: W_E @ W_V @ W_O @ W_U for every head (layer norms ignored)."""
     W_OV = model.W_V @ model.W_O                                   # [layer, head, d_model, d_model]
     return model.W_E @ W_OV @ model.W_U
+
+
+def eigen_copying_score(full_ov: torch.Tensor) -> torch.Tensor:
+    """[...]: sum of the eigenvalues over the sum of their absolute values, for each [vocab, vocab] matrix.
+
+    Elhage et al.'s measure: a matrix that maps each token mostly onto itself has mostly positive
+    eigenvalues (score near +1); one that suppresses what it attends to, near -1. Unlike the argmax
+    score it reads the whole matrix, not only which entry of each row is largest.
+    """
+    eigenvalues = torch.linalg.eigvals(full_ov.double())          # [..., vocab], complex
+    return (eigenvalues.sum(-1) / eigenvalues.abs().sum(-1)).real.float()
 
 
 def score_heads(model, tokens):
@@ -375,6 +439,8 @@ plt.show()
 
 # %%
 final_prev, final_ind, final_copy = (values[:, -1].view(2, N_HEADS) for values in scores.values())
+with torch.no_grad():
+    final_eigen = eigen_copying_score(full_ov_circuit(model2)).cpu()   # [layer, head]
 # The true initialisation (the checkpoint logged at step 0 is after the first update): the same seed as train_model.
 init_model = tiny_transformer(2, D_MODEL, N_HEADS, D_VOCAB, N_CTX, seed=SETUP.seed, device=SETUP.device)
 with torch.no_grad():
@@ -388,6 +454,7 @@ print("layer-1 induction scores:", [round(v, 2) for v in final_ind[1].tolist()],
       [round(v, 2) for v in init_ind[1].tolist()], f"; uniform attention would give {uniform_ind:.3f})")
 print("layer-0 previous-token scores:", [round(v, 2) for v in final_prev[0].tolist()])
 print("copying scores, layer 1:", [round(v, 2) for v in final_copy[1].tolist()], "(chance", 1 / D_VOCAB, ")")
+print("eigenvalue copying scores, layer 1:", [round(v, 2) for v in final_eigen[1].tolist()])
 best_over_training = scores["induction"][N_HEADS:].max(0).values          # best layer-1 head at each checkpoint
 rise_step = ckpt_steps[int(np.nonzero((best_over_training > best_over_training[-1] / 2).numpy())[0][0])]
 print(f"the best induction score first passes half its final value at step {rise_step} (phase change: {phase_step})")
@@ -397,7 +464,8 @@ print(f"the best induction score first passes half its final value at step {rise
 # at initialisation every head scores about what uniform attention gives (printed above). A
 # layer-0 head becomes a previous-token head, and
 # the best induction head's OV circuit copies: for most tokens, attending to a token raises that
-# token's own logit most. Compare *when* the previous-token and induction scores rise: the two
+# token's own logit most, and its eigenvalue score (printed above) is close to +1; part 3
+# compares it with heads of random weights. Compare *when* the previous-token and induction scores rise: the two
 # halves of the circuit are useless without each other.
 #
 # **Cross-check with a second implementation.** TransformerLens has a head detector,
@@ -535,7 +603,7 @@ claim("toy_ablation_spares_first_half", first_shift, "<", 0.3, ci=first_shift_ci
       why="the induction heads should barely affect the unpredictable first half")
 
 # %% [markdown]
-# ### Exercise 4 — K-composition
+# ### Exercise 5 — K-composition
 # Difficulty 🔴🔴⚪ · Importance 🔵🔵⚪ · ~10 min
 #
 # How much do layer-1 *keys* read what a layer-0 head *writes*? Elhage et al. measure it with
@@ -569,12 +637,15 @@ kcomp_library = model2.all_composition_scores("K")[0, :, 1, :]
 # The level of random weights: every head pair of N_KCOMP_NULL freshly drawn initialisations (none the trained one's).
 null_seeds = np.random.default_rng(SETUP.seed).choice(np.arange(SETUP.seed + 1, SETUP.seed + 10_000), N_KCOMP_NULL,
                                                       replace=False)
-kcomp_null = []
+kcomp_null, eigen_null = [], []
 for null_seed in null_seeds:
     null_model = tiny_transformer(2, D_MODEL, N_HEADS, D_VOCAB, N_CTX, seed=int(null_seed), device=SETUP.device)
     require_redrawn(null_model, init_model, what="K-composition null model")
     kcomp_null.append(k_composition_of(null_model).flatten().cpu())
+    with torch.no_grad():
+        eigen_null.append(eigen_copying_score(full_ov_circuit(null_model)).flatten().cpu())   # also a null for part 2
 kcomp_null = torch.cat(kcomp_null)                                  # [N_KCOMP_NULL * head * head]
+eigen_null = torch.cat(eigen_null)                                  # [N_KCOMP_NULL * layer * head]
 kcomp_null_p95 = kcomp_null.quantile(0.95).item()
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
 heatmap(kcomp_init, ax=axes[0], title="K-composition at initialisation", xlabel="layer-1 head", ylabel="layer-0 head")
@@ -594,13 +665,98 @@ claim("k_composition_above_random", kcomp[best_prev, best_ind], ">", kcomp_null_
       why="the previous-token head and the best induction head should compose above 95% of random-weight pairs")
 
 # %% [markdown]
-# ## 4. What needs to go right: clamping the previous-token head
+# The same random initialisations give a null for the eigenvalue copying score of part 2:
+# how positive is the spectrum of an OV circuit nobody trained?
+
+# %%
+eigen_null_p95 = eigen_null.quantile(0.95).item()
+print(f"eigenvalue copying score of the best induction head L1H{best_ind}: {final_eigen[1, best_ind]:.3f}; "
+      f"{len(eigen_null)} heads of random weights: median {eigen_null.median():.3f}, 95th percentile "
+      f"{eigen_null_p95:.3f}")
+# A random head can come out positive by chance (one in twenty above the 95th percentile), so the claim also asks
+# for a spectrum that is mostly copying: more than half of its weight on the positive side.
+claim("induction_head_copies_eigenvalues", final_eigen[1, best_ind], ">", 0.5,
+      why="the best induction head's OV circuit should mostly copy: its eigenvalues sum to over half their size")
+claim("eigen_copying_above_random_heads", final_eigen[1, best_ind], ">", eigen_null_p95,
+      why="...and its spectrum should be more positive than 95% of heads with random weights")
+
+# %% [markdown]
+# ### K-composition as a path ablation
+#
+# The K-composition score reads the weights. Does the model *use* that path? A **path
+# ablation** removes one route through the network and nothing else: we mean-ablate layer-0
+# heads, but only in what the induction heads' **keys** see; their queries and values, and
+# every other head, still read the untouched residual stream. In practice: run the model once
+# with the layer-0 heads mean-ablated and keep the induction heads' keys (`blocks.1.attn.hook_k`,
+# `[batch, pos, head, d_head]`), then run it clean with just those keys patched in. The same for
+# queries (`hook_q`) and values (`hook_v`). If induction works by K-composition, the harm is in
+# the keys: the query only needs the current token, and the value the attended token itself,
+# both in the embedding.
+#
+# ### Exercise 6 — patch one head's input from another run
+# Difficulty 🔴🔴⚪ · Importance 🔵🔵🔵 · ~10 min
+#
+# Write the hook: given the activation of another run (`patched`, same shape), return a hook
+# that replaces the slice of the heads in `heads` and leaves the other heads as they are.
+
+# %%
+def patch_head(heads, patched: torch.Tensor):
+    """Return hook_fn(activation, hook) for a per-head hook ([batch, pos, head, d_head]) that takes
+    activation[:, :, heads] from `patched` (same shape) and every other head from the activation itself.
+    `heads`: one head index or a list of them."""
+    # BEGIN SOLUTION hint: clone the activation, assign activation[:, :, heads] = patched[:, :, heads]
+    def hook_fn(activation, hook):
+        activation = activation.clone()
+        activation[:, :, heads] = patched[:, :, heads].to(activation)
+        return activation
+    return hook_fn
+    # END SOLUTION
+
+
+check_patch_head(patch_head)
+
+# %%
+readers = [head for layer, head in induction_heads]                   # layer-1 heads chosen in part 3
+
+
+def path_harm(writers, kind: str) -> torch.Tensor:
+    """[row]: the repeated-half loss increase when the layer-0 `writers` are mean-ablated only in what the
+    induction heads' `kind` input (q, k or v) sees."""
+    name = f"blocks.1.attn.hook_{kind}"
+    with torch.no_grad():
+        with model2.hooks(fwd_hooks=head_ablation_hooks([(0, w) for w in writers], "mean")):
+            _, ablated = model2.run_with_cache(EVAL_TOKENS, names_filter=name)
+        logits = model2.run_with_hooks(EVAL_TOKENS, fwd_hooks=[(name, patch_head(readers, ablated[name]))])
+    return per_token_loss(logits, EVAL_TOKENS)[:, REPEAT].mean(1).cpu() - clean_repeat_rows
+
+
+layer0 = list(range(N_HEADS))
+path_rows = {kind: path_harm(layer0, kind) for kind in "qkv"}         # all of layer 0, each input in turn
+single_k = {w: path_harm([w], "k").mean().item() for w in layer0}      # one layer-0 head at a time, keys only
+for kind, rows in path_rows.items():
+    print(f"layer 0 removed from the induction heads' {kind}: repeated-half loss {rows.mean():+.2f} nats")
+print("keys only, one layer-0 head at a time:", {f"L0H{w}": round(v, 3) for w, v in single_k.items()},
+      f"(previous-token head: L0H{best_prev})")
+K_PATH_HARM, K_PATH_CI = path_rows["k"].mean().item(), stats.bootstrap_ci(path_rows["k"])
+k_over_qv, k_over_qv_ci = stats.paired_bootstrap(path_rows["k"], torch.maximum(path_rows["q"], path_rows["v"]))
+
+# %%
+claim("k_path_carries_induction", K_PATH_HARM, ">", 1.0, ci=K_PATH_CI,
+      why="removing layer 0 from the induction heads' keys alone should cost the repeated half more than a nat")
+claim("k_path_beats_q_and_v_paths", k_over_qv, ">", 0.0, ci=k_over_qv_ci,
+      why="...more than removing it from their queries or their values (K-composition, not Q or V)")
+K_PATH_LEAD = single_k[best_prev] - max(v for w, v in single_k.items() if w != best_prev)
+claim("previous_token_head_k_path_largest", K_PATH_LEAD, ">", 0.0,
+      why="of the layer-0 heads one at a time, the previous-token head's path into the keys should matter most")
+
+# %% [markdown]
+# ## 4. What needs to go right: clamping each half of the circuit
 #
 # Singh et al. (2024) ask which pieces of the circuit limit *when* it forms. They "clamp" parts of
 # the network during training, like optogenetics. If the previous-token half were handed to the
-# model for free from the first step, would the phase change come earlier?
+# model for free from the first step, would the phase change come earlier? And the other half?
 #
-# ### Exercise 5 — a clamping hook
+# ### Exercise 7 — a clamping hook
 # Difficulty 🔴🔴⚪ · Importance 🔵🔵🔵 · ~10 min
 #
 # Write a hook for `blocks.0.attn.hook_pattern` (`[batch, head, query, key]`) that replaces one
@@ -627,34 +783,98 @@ def clamp_to_previous(head: int):
 check_clamp_to_previous(clamp_to_previous)
 
 # %% [markdown]
-# We train the two-layer model again — same initialisation, same batches — with head 0 of layer 0
-# clamped throughout, and find its phase change with the same yardstick (`level`).
+# **The experiment of Singh et al.** Their model has a single head in its second layer, so that
+# exactly one head can become the induction head, and they clamp each half of the circuit:
+# - **previous-token head given**: layer-0 head 0 clamped with your hook;
+# - **induction QK given**: the layer-1 head's pattern clamped to the ideal induction pattern,
+#   the key just after the earlier copy of the current token (`clamp_to_induction`, below; it
+#   reads where the copy is from the batch, so it never has to find it);
+# - **both given**, and **none** (the same single-head model, unclamped).
+#
+# Phase changes differ from seed to seed, so each condition runs on `N_CLAMP_SEEDS` seeds, every
+# condition of a seed with the same initialisation and batches: the claims are on the *paired*
+# differences. A run stops as soon as its repeated-half loss crosses `level` (the yardstick of
+# part 1); one that never does within `CLAMP_STEPS` counts as `CLAMP_STEPS`, which understates
+# how late it is.
 
 # %%
-model_c, history_c, checkpoints_c = train_model(2, clamp_head=0, desc="2-layer, L0H0 clamped")
-repeat_c = np.array(column(history_c, "repeat"))
-phase_step_c = crossing_step(repeat_c, steps, level)
-shift = phase_step - (phase_step_c if phase_step_c is not None else STEPS)
-relative_shift = shift / phase_step
-print(f"phase change: {phase_step} steps unclamped, {phase_step_c} clamped: {shift} steps earlier "
-      f"({relative_shift:.0%} of the unclamped plateau)")
-ax = lines(steps, {"unclamped": repeat2, "L0H0 clamped to previous token": repeat_c, "1-layer": repeat1},
-           title="repeated-half loss", xlabel="step", ylabel="loss (nats)")
+def clamp_to_induction(head: int):
+    """A hook for blocks.1.attn.hook_pattern: head `head` attends, from every query whose next token is predictable
+    by induction (CURRENT["predictable"]), to the key just after the earlier copy of its own token; other queries
+    spread their attention evenly over the keys they can see."""
+    def hook_fn(pattern, hook):
+        n = pattern.shape[-1]
+        predictable = CURRENT["predictable"][:, :n]                        # [batch, query] (query n - 1 never is)
+        causal = torch.ones(n, n, device=pattern.device).tril()
+        ideal = (causal / causal.sum(-1, keepdim=True)).expand(pattern.shape[0], n, n).clone()   # [batch, q, k]
+        copy_length = predictable.sum(1) + 1                               # the copy's length, per row
+        rows, queries = torch.nonzero(predictable, as_tuple=True)
+        ideal[rows, queries] = 0.0
+        ideal[rows, queries, queries - copy_length[rows] + 1] = 1.0       # the token after the earlier copy
+        pattern = pattern.clone()
+        pattern[:, head] = ideal.to(pattern.dtype)
+        return pattern
+    return hook_fn
+
+
+single_head = head_ablation_hooks([(1, h) for h in range(1, N_HEADS)], "zero")   # only L1H0 writes anything
+CONDITIONS = {"none": [],
+              "previous-token head given": [("blocks.0.attn.hook_pattern", clamp_to_previous(0))],
+              "induction QK given": [("blocks.1.attn.hook_pattern", clamp_to_induction(0))]}
+CONDITIONS["both given"] = CONDITIONS["previous-token head given"] + CONDITIONS["induction QK given"]
+clamp_seeds = [SETUP.seed * 100 + i for i in range(N_CLAMP_SEEDS)]    # disjoint across GLASSBOX_SEED values
+phase = np.zeros((N_CLAMP_SEEDS, len(CONDITIONS)))                       # [seed, condition]: phase-change step
+curves = {}
+for i, seed in enumerate(clamp_seeds):
+    for j, (name, hooks) in enumerate(CONDITIONS.items()):
+        _, h, _ = train_model(2, single_head + hooks, seed=seed, steps=CLAMP_STEPS,
+                              until=lambda row: row["repeat"] < level, desc=f"seed {seed}, {name}")
+        curves[seed, name] = (column(h, "step"), column(h, "repeat"))
+        crossed = crossing_step(np.array(column(h, "repeat")), np.array(column(h, "step")), level)
+        phase[i, j] = crossed if crossed is not None else CLAMP_STEPS
+print("phase-change step (rows: seeds", clamp_seeds, ")")
+for j, name in enumerate(CONDITIONS):
+    print(f"  {name:<27}", phase[:, j].astype(int).tolist())
+
+fig, ax = plt.subplots(figsize=(9, 3.8))
+for (seed, name), (x, y) in curves.items():
+    ax.plot(x, y, color=f"C{list(CONDITIONS).index(name)}", lw=1, label=name if seed == clamp_seeds[0] else None)
 ax.axhline(level, color="k", ls=":", lw=0.8)
+ax.set(xlabel="step", ylabel="repeated-half loss", title=f"one head in layer 1, {N_CLAMP_SEEDS} seeds, each run "
+       "stopped at the level")
+ax.legend(fontsize=8)
 plt.show()
 
+# %%
+base = phase[:, 0]
+shift = {name: (base - phase[:, j]) / base for j, name in enumerate(CONDITIONS) if j > 0}   # share of the plateau
+for name, values in shift.items():
+    low, high = stats.bootstrap_ci(values)
+    print(f"{name:<27} phase change earlier by {values.mean():.0%} of the unclamped plateau on average "
+          f"(per seed {np.round(values, 2).tolist()}; bootstrap over seeds {low:.0%} to {high:.0%})")
+
 # %% [markdown]
-# With the previous-token half given for free, the phase change comes earlier: finding a
-# previous-token head is part of what the plateau waits for. It does not vanish, though — there
-# is still a plateau before it, because the induction head's QK match and its copying OV still
-# have to be learned. (One clamped and one unclamped run per seed: how much earlier varies from
-# seed to seed; `make seeds` shows it.)
+# Read the table: which half of the circuit, given for free, saves more of the plateau? When the
+# previous-token head is given, the plateau shortens but does not vanish: the induction head's
+# QK match and its copying OV still have to be learned. When the QK match is given, what is
+# left is to learn to copy, and the table shows how little of the plateau that takes: in this
+# toy, finding the match is what the plateau waits for. (The QK clamp reads where the copy is
+# from the data, information no real head has; it tells us what is *hard to learn*, not how a
+# model learns it.) The claims are on the paired shifts, seed by seed; with a handful of
+# seeds the bootstrap interval is wide, so the claims ask for the shift on *every* seed (its
+# minimum) rather than for the mean. The full scale runs ten seeds.
 
 # %%
-claim("clamped_still_has_plateau", phase_step_c if phase_step_c is not None else float("nan"), ">=", CKPT_EVERY,
-      why="the clamped model should still cross the level, after at least one checkpoint interval")
-claim("clamp_brings_phase_change_earlier", relative_shift, ">", 0.2,
-      why="clamping a previous-token head should bring the phase change more than 20% earlier")
+PT_SHIFT_MIN = shift["previous-token head given"].min()
+QK_SHIFT_MIN = shift["induction QK given"].min()
+claim("previous_token_clamp_earlier_every_seed", PT_SHIFT_MIN, ">", 0.0,
+      why="with the previous-token head given, the phase change should come earlier on every seed")
+claim("induction_qk_clamp_earlier_every_seed", QK_SHIFT_MIN, ">", 0.2,
+      ci=stats.bootstrap_ci(shift["induction QK given"]),
+      why="with the induction head's QK match given, the phase change should come more than 20% earlier on every seed")
+QK_OVER_PT_MIN = (shift["induction QK given"] - shift["previous-token head given"]).min()
+claim("qk_clamp_saves_more_than_previous_token", QK_OVER_PT_MIN, ">", 0.0,
+      why="on every seed, giving the QK match should save more of the plateau than giving the previous-token head")
 
 # %% [markdown]
 # ## 5. Induction heads in a real language model
@@ -775,7 +995,7 @@ def doc_measure(heads=(), chunk=4):
     with torch.no_grad(), lm.hooks(fwd_hooks=head_ablation_hooks(heads, "mean")):
         doc_loss = torch.cat([per_token_loss(lm(rows), rows) for rows in docs.split(chunk)]).cpu()   # [doc, pos - 1]
     mask = bigram_mask.cpu()
-    icl = doc_loss[:, LATE].mean(1) - doc_loss[:, EARLY].mean(1)
+    icl = icl_score(doc_loss, EARLY, LATE)
     bigram = (doc_loss * mask).sum(1) / mask.sum(1).clamp_min(1)
     other = (doc_loss * ~mask).sum(1) / (~mask).sum(1)
     return np.stack([icl.numpy(), bigram.numpy(), other.numpy()], 1)      # [doc, 3]
@@ -859,9 +1079,13 @@ slider_or_static(show_checkpoint, ckpt_steps, description="step",
 
 # %%
 record("04_induction_heads",
-       phase_change_step=phase_step, phase_change_step_clamped=phase_step_c, clamp_shift_steps=shift,
-       clamp_relative_shift=relative_shift,
-       largest_drop_2l=drop_2l, largest_drop_1l=drop_1l, repeat_loss_2l=final_2l, repeat_loss_floor_1l=floor_1l,
+       phase_change_step=phase_step, clamp_seeds=clamp_seeds,
+       clamp_phase_steps={name: phase[:, j].astype(int).tolist() for j, name in enumerate(CONDITIONS)},
+       clamp_relative_shift={name: np.round(values, 3).tolist() for name, values in shift.items()},
+       eigen_copying_best_induction=final_eigen[1, best_ind], eigen_copying_random_p95=eigen_null_p95,
+       path_harm_q_k_v=[path_rows[kind].mean().item() for kind in "qkv"],
+       largest_drop_2l=drop_2l, first_half_bump=FIRST_HALF_BUMP, largest_drop_1l=drop_1l, repeat_loss_2l=final_2l,
+       repeat_loss_floor_1l=floor_1l,
        icl_score_2l=float(icl2[-1]), icl_score_1l=float(icl1[-1]), induction_score_init=init_ind[1].max(),
        best_induction_score=final_ind[1].max(), best_previous_token_score=final_prev[0].max(),
        detector_max_difference=agreement, ablation_harm_induction=harm_induction,
@@ -880,8 +1104,8 @@ record("04_induction_heads",
 #   512 evaluation rows and 200 docstrings of 512 tokens, 20 random head sets.
 # - **Vary the data**: shorter or longer segments, several repeats per row, a bigger vocabulary.
 #   Singh et al. find that properties of the data move the phase change; measure how.
-# - **Clamp the other subcircuits** of Singh et al.: the induction head's QK match, or its OV copy.
-#   Which one, given for free, moves the phase change most?
+# - **Clamp the third subcircuit** of Singh et al., the induction head's OV copy, and compare it
+#   with the two halves clamped in part 4. Ten seeds (`GLASSBOX_SCALE=full`) narrow the intervals.
 # - **Smeared keys** (Olsson et al., arXiv 2209.11895): let each key mix in the previous position's
 #   key, so that a *one*-layer model can form induction heads. Does the one-layer control then
 #   show a phase change?

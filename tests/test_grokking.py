@@ -19,6 +19,37 @@ def _reference_basis(p):
 
 
 # ----------------------------------------------------------------------------- wrong implementations
+
+def remove_cos_only(W, freqs, basis):
+    coef = basis @ W
+    coef[[2 * k - 1 for k in freqs]] = 0
+    return basis.T @ coef
+
+
+def remove_with_constant(W, freqs, basis):
+    coef = basis @ W
+    coef[[0] + [i for k in freqs for i in (2 * k - 1, 2 * k)]] = 0
+    return basis.T @ coef
+
+
+def remove_wrong_transpose(W, freqs, basis):
+    coef = basis @ W
+    coef[[i for k in freqs for i in (2 * k - 1, 2 * k)]] = 0
+    return basis @ coef
+
+
+def remove_off_by_one(W, freqs, basis):
+    coef = basis @ W
+    coef[[i for k in freqs for i in (2 * k, 2 * k + 1)]] = 0
+    return basis.T @ coef
+
+
+def remove_in_place(W, freqs, basis):
+    coef = basis @ W
+    coef[[i for k in freqs for i in (2 * k - 1, 2 * k)]] = 0
+    W.copy_(basis.T @ coef)
+    return W
+
 def basis_unnormalised(p):
     x = torch.arange(p, dtype=torch.float64)
     rows = [torch.ones(p, dtype=torch.float64)]
@@ -190,6 +221,10 @@ CASES = {
                           [(_measures(True, False), "wrong split"), (_measures(False, True), "wrong split"),
                            (_measures(True, True), "wrong split"),
                            (measures_swapped_roles, "Keep only the key-frequency component")]),
+    "remove_frequencies": (checks.check_remove_frequencies,
+                           [(remove_cos_only, "remove both"), (remove_with_constant, "constant"),
+                            (remove_wrong_transpose, "basis.T"), (remove_off_by_one, r"rows 2k-1 and 2k"),
+                            (remove_in_place, "in place")]),
 }
 
 
@@ -273,3 +308,31 @@ def test_train_grokking_returns_cpu_model_and_checkpoints():
     torch.testing.assert_close(logits, runs[0].model(data.tokens))
     moved = data.to("cpu")
     assert torch.equal(moved.train_mask, data.train_mask) and moved.p == data.p
+
+
+def test_train_grokking_follows_get_device(monkeypatch):
+    """A stand-in for a GPU: whatever utils.env.get_device() names, the model and the data are moved there."""
+    import utils.env
+    from utils.grokking import ModAddData, OneLayerTransformer as Model, train_grokking
+
+    stand_in = torch.device("cuda", 7)
+    moved = []
+    monkeypatch.setattr(utils.env, "get_device", lambda: stand_in)
+    monkeypatch.setattr(Model, "to", lambda self, device: moved.append(("model", torch.device(device))) or self)
+    monkeypatch.setattr(ModAddData, "to", lambda self, device: moved.append(("data", torch.device(device))) or self)
+    train_grokking(make_data(7, 0.5), 2, log_every=1, checkpoint_every=1, d_model=8, n_heads=2, d_mlp=16)
+    assert ("model", stand_in) in moved and ("data", stand_in) in moved
+
+
+def test_checkpoints_keep_their_own_cadence():
+    """Checkpoints every checkpoint_every steps whatever log_every is; step 0 is the initialisation."""
+    from utils.grokking import train_grokking
+
+    run = train_grokking(make_data(7, 0.5), 10, log_every=4, checkpoint_every=3, d_model=8, n_heads=2, d_mlp=16,
+                         device="cpu")
+    assert sorted(run.checkpoints) == [0, 3, 6, 9, 10]
+    assert [row["step"] for row in run.history] == [0, 4, 8, 10]
+    torch.manual_seed(0)
+    init = OneLayerTransformer(7, 8, 2, 16)
+    assert all(torch.equal(init.state_dict()[k], v) for k, v in run.checkpoints[0].items())
+    assert all(torch.equal(run.model.state_dict()[k], v) for k, v in run.checkpoints[10].items())

@@ -107,6 +107,37 @@ def clamp_detached(head):
     return hook_fn
 
 
+def icl_reversed(loss, early, late):
+    return loss[:, early].mean(1) - loss[:, late].mean(1)
+
+
+def icl_summed(loss, early, late):
+    return loss[:, late].sum(1) - loss[:, early].sum(1)
+
+
+def icl_batch_mean(loss, early, late):             # one number for the whole batch, broadcast back
+    return (loss[:, late].mean() - loss[:, early].mean()).expand(loss.shape[0])
+
+
+def patch_all_heads(head, patched):
+    return lambda a, hook: patched.clone()
+
+
+def patch_wrong_axis(head, patched):
+    def fn(a, hook):
+        a = a.clone()
+        a[:, head] = patched[:, head]
+        return a
+    return fn
+
+
+def patch_in_place(head, patched):
+    def fn(a, hook):
+        a.data[:, :, head] = patched[:, :, head]
+        return a
+    return fn
+
+
 # Each plausible mistake with the words its failure message must contain (the mistake, named).
 CASES = [
     ("previous_token_score", checks.check_previous_token_score,
@@ -123,6 +154,11 @@ CASES = [
     ("clamp_to_previous", checks.check_clamp_to_previous,
      [(clamp_current_token, "attends to the current token"), (clamp_in_place, "in place: clone it first"),
       (clamp_wrong_axis, "head axis of hook_pattern is axis 1"), (clamp_detached, "gradients no longer reach")]),
+    ("icl_score", checks.check_icl_score,
+     [(icl_reversed, "signs are reversed"), (icl_summed, "summed the losses"), (icl_batch_mean, "one score per row")]),
+    ("patch_head", checks.check_patch_head,
+     [(patch_all_heads, "every head was replaced"), (patch_wrong_axis, "the head axis is axis 2"),
+      (patch_in_place, "in place")]),
 ]
 
 

@@ -174,7 +174,8 @@ def train_grokking(data: ModAddData, steps: int, seed: int = 0, lr: float = 1e-3
                    d_model: int = 128, n_heads: int = 4, d_mlp: int = 512, last_only: bool = True,
                    desc: str = "training", device=None) -> Run:
     """Full-batch AdamW on the training rows; history every ``log_every`` steps, a checkpoint
-    every ``checkpoint_every`` steps (and at step 0 and the end).
+    every ``checkpoint_every`` steps, on its own cadence (and at step 0, the initialisation, and
+    at the end).
 
     Trains on ``device`` (default :func:`utils.env.get_device`: the GPU when there is one); the
     model is initialised on the CPU first, so a CPU run is the same as before, and the returned
@@ -186,20 +187,22 @@ def train_grokking(data: ModAddData, steps: int, seed: int = 0, lr: float = 1e-3
     model = OneLayerTransformer(data.p, d_model, n_heads, d_mlp).to(device)
     on_device = data.to(device)
     x, y = on_device.tokens[on_device.train_idx], on_device.labels[on_device.train_idx]
-    checkpoints: dict[int, dict] = {0: _cpu_state(model)}   # step 0 = initialisation
+    checkpoints: dict[int, dict] = {}
 
     def loss_fn(step):
         logits = model(x, last_only=last_only)
         return loss_f64(logits[:, -1] if not last_only else logits, y)
 
-    def on_log(step, m):
-        if step > 0 and (step % checkpoint_every == 0 or step == steps - 1):
+    def on_step(step, m):
+        if step % checkpoint_every == 0 or step == steps:
             checkpoints[step] = _cpu_state(m)
+
+    def on_log(step, m):
         return {**evaluate(m, on_device), "sum_sq_weights": sum_sq_weights(m)}
 
     start = time.perf_counter()
     history = train(model, loss_fn, steps, lr=lr, weight_decay=weight_decay, betas=betas, warmup=warmup,
-                    log_every=log_every, on_log=on_log, desc=desc)
+                    log_every=log_every, on_log=on_log, on_step=on_step, desc=desc)
     return Run(model.cpu().eval(), data, history, checkpoints, time.perf_counter() - start)
 
 

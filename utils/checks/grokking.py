@@ -238,3 +238,34 @@ def check_progress_measures(progress_measures) -> None:
                      hint="restricted: key component on the test rows; excluded: logits minus the key component on "
                           "the training rows.")
     passed("progress_measures", "closed-form values on a pure clock; right split on random logits")
+
+
+# ----------------------------------------------------------------------------- exercise 6
+def check_remove_frequencies(remove_frequencies) -> None:
+    p = 13
+    basis = _reference_basis(p)
+    cos3, sin3, cos5, sin5 = _cos(3, p), _sin(3, p), _cos(5, p), _sin(5, p)
+    W = torch.stack([cos3, sin3, 2 + cos5, cos3 + sin5], 1).float()          # [p, 4]: columns are functions of x
+    before = W.clone()
+    out = expect_tensor(call(remove_frequencies, W, [3], basis), "remove_frequencies(W, [3], basis)",
+                        shape=(p, 4), dtype=torch.float32)
+    if not torch.equal(W, before):
+        raise CheckFailed("remove_frequencies changed W in place: return a new tensor, the model's weights must not "
+                          "change when you only meant to look at an ablated copy.")
+    if out[:, 0].abs().max() < 1e-3 and (out[:, 1].double() - sin3).abs().max() < 1e-3:
+        raise CheckFailed("sin(3wx) survived while cos(3wx) was removed: a frequency k is two basis rows, "
+                          "2k-1 (cos) and 2k (sin); remove both.")
+    if (out[:, 2].double().mean() - 2).abs() > 1e-3 and (out[:, 2].double() - cos5).abs().max() < 1e-3:
+        raise CheckFailed("the constant (mean over x) was removed too: row 0 of the basis is not a frequency, keep it.")
+    expected = torch.stack([torch.zeros(p), torch.zeros(p), 2 + cos5, sin5], 1)
+    expect_close(out, expected, "W without frequency 3", atol=1e-3,
+                 hint="coefficients = basis @ W; zero rows 2k-1 and 2k for every k in freqs; map back with basis.T "
+                      "(the basis is orthonormal, so its inverse is its transpose).")
+    # Random W, two frequencies: the residual of a least-squares fit on explicit cos/sin columns.
+    W = torch.randn(p, 6, generator=torch.Generator().manual_seed(4))
+    explicit = torch.stack([_cos(2, p), _sin(2, p), _cos(4, p), _sin(4, p)], 1)   # [p, 4]
+    fit = torch.linalg.lstsq(explicit, W.double()).solution
+    expect_close(call(remove_frequencies, W, [2, 4], basis), W.double() - explicit @ fit,
+                 "random W without frequencies 2 and 4", atol=1e-3,
+                 hint="Remove every frequency in freqs, and only those (frequency k is rows 2k-1 and 2k).")
+    passed("remove_frequencies", "removes cos and sin of each frequency, keeps the constant, matches least squares")

@@ -148,22 +148,29 @@ def check_k_composition(k_composition, model=None) -> None:
     passed("k_composition", "matches TransformerLens's composition_scores")
 
 
+def _run_hook(factory_call: str, hook_fn, activation: torch.Tensor, what: str) -> torch.Tensor:
+    """Call a learner's hook as TransformerLens would, and catch the mistakes every hook can make: not a
+    function, returning None, a different shape, editing its input in place."""
+    if not callable(hook_fn):
+        raise CheckFailed(f"{factory_call} should return a function hook_fn({what}, hook).")
+    before = activation.detach().clone()
+    out = call(hook_fn, activation, None)
+    if out is None:
+        raise CheckFailed(f"the hook should return the new {what} (a hook that returns None changes nothing).")
+    out = expect_tensor(out, "hook output", shape=activation.shape, dtype=activation.dtype)
+    if not torch.equal(activation.detach(), before):
+        raise CheckFailed("the hook changed its input in place: clone it first (in-place edits break autograd).")
+    return out
+
+
 def check_clamp_to_previous(clamp_to_previous) -> None:
     gen = torch.Generator().manual_seed(4)
     n_pos = 6
     scores = torch.randn(2, 3, n_pos, n_pos, generator=gen)
     mask = torch.ones(n_pos, n_pos).tril().bool()
     pattern = scores.masked_fill(~mask, float("-inf")).softmax(-1).requires_grad_(True)
-    hook_fn = call(clamp_to_previous, 1)
-    if not callable(hook_fn):
-        raise CheckFailed("clamp_to_previous(head) should return a function hook_fn(pattern, hook).")
     before = pattern.detach().clone()
-    out = call(hook_fn, pattern, None)
-    if out is None:
-        raise CheckFailed("the hook should return the new pattern (a hook that returns None changes nothing).")
-    out = expect_tensor(out, "hook output", shape=pattern.shape, dtype=pattern.dtype)
-    if not torch.equal(pattern.detach(), before):
-        raise CheckFailed("the hook changed its input in place: clone it first (in-place edits break autograd).")
+    out = _run_hook("clamp_to_previous(head)", call(clamp_to_previous, 1), pattern, "pattern")
     expected = torch.zeros(n_pos, n_pos)
     expected[0, 0] = 1.0
     expected[torch.arange(1, n_pos), torch.arange(n_pos - 1)] = 1.0
@@ -184,3 +191,48 @@ def check_clamp_to_previous(clamp_to_previous) -> None:
         raise CheckFailed("gradients no longer reach the other heads' patterns: build the output from the input "
                           "(clone, then overwrite one head), not from a detached copy.")
     passed("clamp_to_previous", "one head becomes a perfect previous-token head, the others pass through")
+
+
+def check_icl_score(icl_score) -> None:
+    # Two rows, six targets: row 0 gets better later in the context, row 1 worse.
+    loss = torch.tensor([[4.0, 4.0, 3.0, 1.0, 1.0, 0.0],
+                         [1.0, 1.0, 1.0, 2.0, 3.0, 4.0]])
+    early, late = slice(0, 2), slice(3, 6)
+    out = expect_tensor(call(icl_score, loss, early, late), "icl_score(loss, early, late)", shape=(2,),
+                        dtype=torch.float32)
+    if torch.allclose(out, torch.tensor([4 - 2 / 3, 1 - 3.0])):
+        raise CheckFailed("the signs are reversed: the score is late minus early, so a model that predicts later "
+                          "tokens better (uses its context) gets a negative score.")
+    if torch.allclose(out, torch.tensor([2.0 - 8.0, 9.0 - 2.0])):
+        raise CheckFailed("you summed the losses: the two windows hold different numbers of tokens, take the mean "
+                          "of each.")
+    if torch.allclose(out, torch.full((2,), ((2 / 3 - 4) + (3.0 - 1)) / 2), atol=1e-5):
+        raise CheckFailed("both rows got the batch's average: keep one score per row (mean over the positions of "
+                          "each window, dim 1, not over the batch).")
+    expect_close(out, torch.tensor([2 / 3 - 4, 3.0 - 1]), "the ICL score of two hand-made rows", atol=1e-5,
+                 hint="Per row: loss[:, late].mean(1) - loss[:, early].mean(1).")
+    # Against the per-token mean written out with a loop, on random losses and other windows.
+    rows = torch.rand(5, 30, generator=torch.Generator().manual_seed(5)) * 4
+    early, late = slice(2, 9), slice(20, 29)
+    expected = torch.tensor([sum(r[20:29].tolist()) / 9 - sum(r[2:9].tolist()) / 7 for r in rows])
+    expect_close(call(icl_score, rows, early, late), expected, "ICL scores of random losses", atol=1e-5,
+                 hint="Keep one score per row (mean over the positions of each window, not over the batch).")
+    passed("icl_score", "late minus early, per row, means of windows of different sizes")
+
+
+def check_patch_head(patch_head) -> None:
+    gen = torch.Generator().manual_seed(6)
+    clean = torch.randn(2, 5, 4, 3, generator=gen, requires_grad=True)      # [batch, pos, head, d_head]
+    patched = torch.randn(2, 5, 4, 3, generator=gen)
+    before = clean.detach().clone()
+    out = _run_hook("patch_head(heads, patched)", call(patch_head, 2, patched), clean, "activation")
+    if torch.equal(out.detach(), patched):
+        raise CheckFailed("every head was replaced: only head `head` should take the patched values.")
+    if torch.equal(out[:, 2].detach(), patched[:, 2]):
+        raise CheckFailed("you replaced position 2 of every head: per-head hooks are [batch, pos, head, d_head], "
+                          "the head axis is axis 2.")
+    expected = before.clone()
+    expected[:, :, 2] = patched[:, :, 2]
+    expect_close(out.detach(), expected, "the patched activation", atol=0,
+                 hint="Clone the activation, then overwrite [:, :, head] with patched[:, :, head].")
+    passed("patch_head", "one head's slice comes from the patched run, the others are untouched")
