@@ -41,7 +41,7 @@
 # - Doshi et al. 2023, "To grok or not to grok: Disentangling generalization and memorization
 #   on corrupted algorithmic datasets" (arXiv 2310.13061).
 #
-# **Time**: about 60 minutes. **Runs on**: a laptop CPU (fast scale: p = 47, about three
+# **Time**: about 75 minutes. **Runs on**: a laptop CPU (fast scale: p = 47, about two
 # minutes of compute for the four training runs) or a GPU (full scale: the published
 # configuration, p = 113 with 30% of the pairs for training).
 

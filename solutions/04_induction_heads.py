@@ -31,7 +31,7 @@
 # - Olsson et al. 2022, "In-context Learning and Induction Heads" (arXiv 2209.11895);
 # - Singh et al. 2024, "What needs to go right for an induction head?" (arXiv 2404.07129).
 #
-# **Time**: about 75 minutes. **Runs on**: a laptop CPU (fast scale, a few minutes of compute)
+# **Time**: about 90 minutes. **Runs on**: a laptop CPU (fast scale, a few minutes of compute)
 # or a GPU (full scale, the same code with longer training and bigger measurements).
 
 # %%
