@@ -627,7 +627,7 @@ def test_scores(logits_grid: torch.Tensor) -> tuple[float, float]:
     return loss_f64(flat, labels).item(), (flat.argmax(-1) == labels).double().mean().item()
 
 
-final_logits = grid_logits(model)
+final_logits = logits_all.reshape(P, P, P)                           # the final model's logits, from part 3
 BASE_LOSS, BASE_ACC = test_scores(final_logits)
 KEY_LOSS, KEY_ACC = test_scores(final_logits - key_freq_component(final_logits, KEY_FREQS, BASIS))
 random_scores = [test_scores(final_logits - key_freq_component(final_logits, random_freqs(), BASIS))

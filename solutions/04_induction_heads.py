@@ -441,11 +441,10 @@ plt.show()
 final_prev, final_ind, final_copy = (values[:, -1].view(2, N_HEADS) for values in scores.values())
 with torch.no_grad():
     final_eigen = eigen_copying_score(full_ov_circuit(model2)).cpu()   # [layer, head]
-# The true initialisation (the checkpoint logged at step 0 is after the first update): the same seed as train_model.
-init_model = tiny_transformer(2, D_MODEL, N_HEADS, D_VOCAB, N_CTX, seed=SETUP.seed, device=SETUP.device)
-with torch.no_grad():
-    _, init_ind, _ = score_heads(init_model, EVAL_TOKENS)
-    init_ind = init_ind.cpu()
+# Checkpoint 0 is the initialisation (step s = the weights after s updates); part 3 compares with it too.
+init_ind = scores["induction"][:, 0].view(2, N_HEADS)
+init_model = tiny_transformer(2, D_MODEL, N_HEADS, D_VOCAB, N_CTX, device=SETUP.device)
+init_model.load_state_dict(checkpoints2[0])
 # Uniform attention over the q + 1 keys a query sees puts 1 / (q + 1) on the induction target.
 uniform_ind = (1 / torch.arange(SEG_EVAL + 1, 2 * SEG_EVAL + 1, dtype=torch.float)).mean().item()
 best_ind = int(final_ind[1].argmax())

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from tests.notebook_functions import check_rejects, solution_and_stub
 from utils.checks import CheckFailed
 from utils.checks import grokking as checks
-from utils.grokking import OneLayerTransformer, make_data
+from utils.grokking import ModAddData, OneLayerTransformer, make_data, train_grokking
 
 SLUG = "05_grokking"
 
@@ -297,7 +297,6 @@ def test_last_position_forward_matches_full_forward():
 
 def test_train_grokking_returns_cpu_model_and_checkpoints():
     """Trains on utils.env.get_device() (the GPU when present); what comes back sits next to the data, on the CPU."""
-    from utils.grokking import train_grokking
     data = make_data(7, 0.5, seed=0)
     runs = [train_grokking(data, 6, seed=1, log_every=2, checkpoint_every=2, d_model=16, n_heads=2, d_mlp=8,
                            device="cpu") for _ in range(2)]
@@ -313,21 +312,19 @@ def test_train_grokking_returns_cpu_model_and_checkpoints():
 def test_train_grokking_follows_get_device(monkeypatch):
     """A stand-in for a GPU: whatever utils.env.get_device() names, the model and the data are moved there."""
     import utils.env
-    from utils.grokking import ModAddData, OneLayerTransformer as Model, train_grokking
 
     stand_in = torch.device("cuda", 7)
     moved = []
     monkeypatch.setattr(utils.env, "get_device", lambda: stand_in)
-    monkeypatch.setattr(Model, "to", lambda self, device: moved.append(("model", torch.device(device))) or self)
-    monkeypatch.setattr(ModAddData, "to", lambda self, device: moved.append(("data", torch.device(device))) or self)
+    for name, cls in (("model", OneLayerTransformer), ("data", ModAddData)):
+        monkeypatch.setattr(cls, "to", lambda self, device, name=name: moved.append((name, torch.device(device)))
+                            or self)
     train_grokking(make_data(7, 0.5), 2, log_every=1, checkpoint_every=1, d_model=8, n_heads=2, d_mlp=16)
     assert ("model", stand_in) in moved and ("data", stand_in) in moved
 
 
 def test_checkpoints_keep_their_own_cadence():
     """Checkpoints every checkpoint_every steps whatever log_every is; step 0 is the initialisation."""
-    from utils.grokking import train_grokking
-
     run = train_grokking(make_data(7, 0.5), 10, log_every=4, checkpoint_every=3, d_model=8, n_heads=2, d_mlp=16,
                          device="cpu")
     assert sorted(run.checkpoints) == [0, 3, 6, 9, 10]
