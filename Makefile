@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.glassbox-installed
 
-.PHONY: setup workspace lab test lint seeds progress site browser-test reference chapters benchmark clean
+.PHONY: setup workspace lab test lint seeds smoke gpu-check progress site browser-test reference chapters benchmark clean
 SEEDS ?= 1 2
 
 setup: $(STAMP)
@@ -39,6 +39,12 @@ lint: setup       ## ruff at the configured line length (pyproject.toml)
 
 seeds: setup      ## every solution notebook again under GLASSBOX_SEED=$(SEEDS); each claim's value per seed
 	$(PY) -m tools.seeds --seeds $(SEEDS)
+
+smoke: setup     ## every chapter's code path with counts capped: full scale, and 3 random-weight model families
+	$(PY) -m tools.chapter_runs smoke
+
+gpu-check: setup  ## on a GPU: every chapter at full scale; time, RAM and GPU memory in results/gpu-check.json
+	$(PY) -m tools.chapter_runs gpu-check
 
 progress: setup workspace  ## run your workspace notebooks; per exercise: passed / failed (why) / not written
 	$(PY) -m tools.progress workspace

@@ -73,14 +73,15 @@ from utils.stats import bootstrap_ci, choose, split_units
 from utils.training import column, train
 
 # %% tags=["parameters"]
-N_RANDOM_HEADS = scale(fast=20, full=60)   # random heads in the ablation control
-TINY_STEPS = scale(fast=300, full=1000)    # training steps for the tiny transformer
-N_SELECT = scale(fast=6, full=11)          # prompts used to pick the "most important" head
+N_RANDOM_HEADS = scale(fast=20, full=60, smoke=3)   # random heads in the ablation control
+TINY_STEPS = scale(fast=300, full=1000, smoke=20)    # training steps for the tiny transformer
+N_SELECT = scale(fast=6, full=11, smoke=3)  # prompts used to pick the "most important" head
 LENS_TOP_K = 10                            # the logit lens "reads the answer" once it is among the top k
 LENS_FRACTIONS = (0, 1 / 6, 2 / 6, 3 / 6, 4 / 6, 5 / 6)   # tuned-lens layers, as fractions of the model's depth
-LENS_DOCS = scale(fast=64, full=600)      # stdlib docstrings for the tuned lens (train 60%, validation 20%, test 20%)
+LENS_DOCS = scale(fast=64, full=600, smoke=20)   # stdlib docstrings for the tuned lens (train/val/test 60/20/20%)
 LENS_CONTEXT = scale(fast=48, full=128)   # tokens read from each docstring
 LENS_RIDGES = (1e-3, 1e-2, 1e-1, 1.0)      # translator regularisation toward the identity, chosen on validation
+SHOWN_LAYER_FRACTION = 0.13                # the layer whose strongest sink head is drawn (SmolLM2: 4 of 30)
 
 # %% [markdown]
 # ## 1. A model, its tokens and its guesses
@@ -148,7 +149,7 @@ print(f"the model's top guess is the right capital for {int(fact_top1.sum())} of
 # %%
 with torch.no_grad():
     logits, cache = model.run_with_cache(tokens)
-print(len(cache), "cached activations, e.g.", cache["blocks.3.hook_resid_pre"].shape)
+print(len(cache), "cached activations, e.g.", cache[f"blocks.{layer_at(model, 0.1)}.hook_resid_pre"].shape)
 
 # %% [markdown]
 # ### Exercise 1 — residual-stream norms
@@ -205,7 +206,8 @@ claim("sink_norm_ratio", fact_sink_ratio.mean(), ">", 20, ci=bootstrap_ci(fact_s
 patterns = torch.stack([cache[f"blocks.{layer}.attn.hook_pattern"][0] for layer in range(cfg.n_layers)])
 sink_mass = patterns[:, :, 1:, 0].mean(-1)     # [layer, head]: attention from real tokens to position 0
 fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-layer, head = 4, int(sink_mass[4].argmax())
+layer = layer_at(model, SHOWN_LAYER_FRACTION)
+head = int(sink_mass[layer].argmax())
 heatmap(patterns[layer, head], ax=axes[0], title=f"L{layer}H{head} attention", xlabel="key", ylabel="query",
         xticks=model.to_str_tokens(tokens), yticks=model.to_str_tokens(tokens))
 heatmap(sink_mass, ax=axes[1], title="attention mass on position 0", xlabel="head", ylabel="layer")

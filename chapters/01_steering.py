@@ -56,6 +56,8 @@ from utils.env import setup, scale
 SETUP = setup("01_steering")
 
 # %%
+import dataclasses
+
 import matplotlib.pyplot as plt
 import numpy as np
 import scipy.stats
@@ -81,10 +83,11 @@ PUSHES = scale(fast=[0.125, 0.25, 0.5], full=[0.0625, 0.125, 0.25, 0.5, 0.75])  
 ACTADD_PUSHES = scale(fast=[1.0, 2.0, 4.0, 8.0], full=[0.5, 1.0, 2.0, 4.0, 8.0, 16.0])   # one-pair vector (§1)
 KL_BUDGET = 1.0                                   # nats on neutral text: the most a chosen setting may cost
 MULTIPLIERS = [-1.0, -0.5, 0.0, 0.5, 1.0]         # × the chosen push, for per-prompt steerability
-N_RANDOM = scale(fast=20, full=100)               # equal-norm random vectors per control (vs their 95th percentile)
+N_RANDOM = scale(fast=20, full=100, smoke=3)      # equal-norm random vectors per control (vs their 95th percentile)
 TEMPLATE_SPLIT = (0.5, 0.25, 0.25)                # templates: build the vector / choose layer+push / report
 ACTADD_PAIR = ("I love", "I hate")                # after Turner et al.'s Love − Hate (same token count)
 MAX_TOKENS = 3072                                 # token positions per steered forward pass (memory vs speed)
+N_SUBJECTS = scale(fast=None, full=None, smoke=2)  # subjects per behaviour's template (None: all)
 
 # %%
 model = load_lm(MODEL_NAME)
@@ -93,6 +96,8 @@ generator = torch.Generator().manual_seed(SETUP.seed)
 LAYERS = sorted({act.layer_at(model, f) for f in LAYER_FRACTIONS})
 d_model = model.cfg.d_model
 print(f"{act.n_layers(model)} layers; sweeping resid_pre layers {LAYERS}")
+if N_SUBJECTS is not None:                        # fewer prompts per template (a smoke run)
+    BEHAVIOURS = {n: dataclasses.replace(b, subjects=b.subjects[:N_SUBJECTS]) for n, b in BEHAVIOURS.items()}
 
 
 def token_ids(words):

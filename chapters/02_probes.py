@@ -85,21 +85,22 @@ from utils.report import claim, record
 from utils.stats import bootstrap_ci, choose, paired_bootstrap, split_units
 
 # %% tags=["parameters"]
-N_DOCS = scale(fast=80, full=400)                 # standard-library files, one window each
+N_DOCS = scale(fast=80, full=400, smoke=24)                 # standard-library files, one window each
 TOKENS_PER_DOC = scale(fast=96, full=256)         # model tokens per window
 LAYER_FRACTIONS = scale(fast=[0, 1 / 6, 1 / 3, 1 / 2, 2 / 3, 5 / 6],     # resid_pre layers probed, as fractions
                         full=[i / 12 for i in range(12)])                 # of depth (must include 1/2)
 CONTROL_FRACTIONS = scale(fast=[0, 1 / 6, 1 / 3, 1 / 2], full=[0, 1 / 6, 1 / 3, 1 / 2, 2 / 3, 5 / 6])  # control models
 MLP_HIDDEN = 128                                  # hidden units of the MLP probe
 L2_GRID = [1e-3, 1e-2, 1e-1, 1.0]                 # probe L2 penalties, one chosen on validation per probe and model
-MAX_ITER = scale(fast=150, full=500)              # L-BFGS iterations at most (most probes converge sooner)
+MAX_ITER = scale(fast=150, full=500, smoke=10)              # L-BFGS iterations at most (most probes converge sooner)
 HIDDEN_SWEEP = scale(fast=[8, 32, 128], full=[4, 8, 16, 32, 64, 128, 256, 512])
 L2_SWEEP = scale(fast=[1e-3, 1e-1, 10.0], full=[1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0])
 FRACTION_SWEEP = scale(fast=[0.1, 0.3, 1.0], full=[0.03, 0.1, 0.3, 0.6, 1.0])    # of the training tokens
-ERASE_DOCS = scale(fast=12, full=48)              # test windows on which erasure is measured
-N_RANDOM_SUBSPACES = scale(fast=20, full=100)     # random equal-rank erasures: the control's distribution
+ERASE_DOCS = scale(fast=12, full=48, smoke=3)              # test windows on which erasure is measured
+N_RANDOM_SUBSPACES = scale(fast=20, full=100, smoke=3)     # random equal-rank erasures: the control's distribution
 DOC_FRACTIONS = (0.55, 0.15, 0.3)                 # documents for training / choosing layers / reporting
 SEED = SETUP.seed
+DEVICE = SETUP.device                             # where the model runs and the probes train
 
 # %% [markdown]
 # ## 1. Data with exact labels
@@ -327,7 +328,8 @@ class Probe:
 
     def log_proba(self, Z) -> np.ndarray:
         with torch.no_grad():
-            return self.net((torch.as_tensor(Z, dtype=torch.float32) - self.mean) / self.std).log_softmax(-1).numpy()
+            Z = torch.as_tensor(Z, dtype=torch.float32).to(self.mean.device)
+            return self.net((Z - self.mean) / self.std).log_softmax(-1).cpu().numpy()
 
     def __call__(self, Z) -> np.ndarray:
         return self.log_proba(Z).argmax(-1)
@@ -344,7 +346,8 @@ def fit_probe(X, y, hidden: int = 0, l2: float = 1e-2, seed: int | None = None) 
     from ``seed`` (default ``SEED``). Stops when the gradient is below 1e-4 or after ``MAX_ITER``.
     """
     torch.manual_seed(SEED if seed is None else seed)
-    X, y = torch.as_tensor(X, dtype=torch.float32), torch.as_tensor(y)
+    # trained where the model runs: on a GPU, full scale's thousands of probes are the chapter's longest step
+    X, y = torch.as_tensor(X, dtype=torch.float32).to(DEVICE), torch.as_tensor(y).to(DEVICE)
     mean, std = X.mean(0), X.std(0) + 1e-6
     Xs = (X - mean) / std
     n_classes, d = int(y.max()) + 1, X.shape[1]
@@ -352,6 +355,7 @@ def fit_probe(X, y, hidden: int = 0, l2: float = 1e-2, seed: int | None = None) 
         net = torch.nn.Sequential(torch.nn.Linear(d, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, n_classes))
     else:
         net = torch.nn.Linear(d, n_classes)
+    net = net.to(DEVICE)
     weights = [p for p in net.parameters() if p.dim() == 2]
     opt = torch.optim.LBFGS(net.parameters(), max_iter=MAX_ITER, history_size=20, line_search_fn="strong_wolfe",
                             tolerance_grad=1e-4, tolerance_change=1e-9)

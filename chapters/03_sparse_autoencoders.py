@@ -83,7 +83,7 @@ from utils.checks.saes import (check_auxk_loss, check_ce_loss_recovered, check_d
                                check_topk_activation, check_topk_sae)
 from utils.controls import random_weights_copy, stash_embedding
 from utils.data import collect_resid, labelled_code_corpus, split_documents, stdlib_docstrings, stdlib_sources
-from utils.data import tokenize_with_offsets
+from utils.data import start_token_id, tokenize_with_offsets
 from utils.models import load_lm
 from utils import activations as act
 from utils import stats
@@ -100,31 +100,31 @@ TRUE_L0 = 4                                  # mean number of active features pe
 CORRELATION = 0.7                            # features come in pairs that tend to fire together
 K_SWEEP = [1, 2, 3, 4, 6, 8, 12, 16]         # one TopK SAE per k (must include TRUE_L0, 1 and 16)
 L1_SWEEP = [0.1, 0.3, 0.6, 1.0, 2.0]         # one ReLU + L1 SAE per strength
-TOY_STEPS = scale(fast=1000, full=4000)      # Adam steps for every toy SAE
+TOY_STEPS = scale(fast=1000, full=4000, smoke=20)      # Adam steps for every toy SAE
 TOY_BATCH = 256
 TOY_LR = 1e-2
-N_MFR = scale(fast=3, full=5)                # SAEs trained side by side in part 2
+N_MFR = scale(fast=3, full=5, smoke=2)                # SAEs trained side by side in part 2
 MFR_WIDTH = 2                                # latents per true feature in part 2
 MFR_COEFF = 0.1                              # weight of the MFR penalty
-MFR_STEPS = scale(fast=800, full=4000)
+MFR_STEPS = scale(fast=800, full=4000, smoke=20)
 MFR_ZIPF = 1.0                               # part 2's features fire with probability ∝ rank^(−MFR_ZIPF)
 # Parts 3-5: the real model
-LAYER = scale(fast=8, full=15)               # blocks.{LAYER}.hook_resid_pre of the 30-layer model
-N_FILES = scale(fast=108, full=1200)         # standard-library files, one window each (60% train, 40% test)
-N_DOCSTRINGS = scale(fast=24, full=400)      # extra English prose for training
+LAYER_FRACTION = scale(fast=0.27, full=0.5)  # resid_pre layer read, as a fraction of depth (SmolLM2: 8 and 15 of 30)
+N_FILES = scale(fast=108, full=1200, smoke=20)         # standard-library files, one window each (60% train, 40% test)
+N_DOCSTRINGS = scale(fast=24, full=400, smoke=4)      # extra English prose for training
 TOKENS_PER_DOC = scale(fast=128, full=256)
 EXPANSION = scale(fast=2, full=16)           # latents per residual dimension
 K_REAL = 32                                  # active latents per token
-SAE_STEPS = scale(fast=200, full=3000)
-SAE_BATCH = scale(fast=1024, full=4096)
+SAE_STEPS = scale(fast=200, full=3000, smoke=10)
+SAE_BATCH = scale(fast=1024, full=4096, smoke=256)
 SAE_LR = scale(fast=3e-3, full=1e-3)
 AUX_COEFF = 1 / 32                           # weight of the AuxK term (Gao et al.)
 AUX_EXPANSION = scale(fast=4, full=32)       # the harder regime where dead latents appear ...
-AUX_STEPS = scale(fast=150, full=3000)
-AUX_BATCH = scale(fast=512, full=4096)
+AUX_STEPS = scale(fast=150, full=3000, smoke=10)
+AUX_BATCH = scale(fast=512, full=4096, smoke=256)
 AUX_LR = 1e-2                                # ... a high learning rate
-N_CE_SEQS = scale(fast=8, full=64)           # held-out windows for the loss-recovered measurement
-N_RANDOM_DIRECTIONS = 20                     # random pushes against which latent steering is compared
+N_CE_SEQS = scale(fast=8, full=64, smoke=2)           # held-out windows for the loss-recovered measurement
+N_RANDOM_DIRECTIONS = scale(fast=20, full=20, smoke=3) # random pushes against which latent steering is compared
 EQUAL_KL_STEPS = 12                          # bisection steps that match each random push's KL to the latent's
 CE_BATCH = scale(fast=2, full=16)            # ... run this many at a time
 N_TOP = 16                                   # top activations per latent for the interpretability proxy
@@ -634,8 +634,9 @@ claim("mfr_raises_precision", mfr_precision_gain, ">", 0.0,
 # each, starting at the first `def` or `class`) and docstrings (English prose). We split by
 # *file*: the SAE trains on 60% of the files and every measurement below uses the other 40%.
 #
-# We read the residual stream entering layer `LAYER`. (At the fast scale that is layer 8 of 30,
-# to keep the forward passes cheap; the full scale uses layer 15, the middle.)
+# We read the residual stream entering layer `LAYER`, at `LAYER_FRACTION` of the model's depth:
+# about a quarter of the way in at the fast scale, to keep the forward passes cheap, and the
+# middle at the full scale.
 #
 # **Position 0.** Every sequence starts with the same token, `<|im_start|>`, and the model uses
 # it as an *attention sink*: its residual vector is an outlier. How much of one depends on the
@@ -644,13 +645,15 @@ claim("mfr_raises_precision", mfr_precision_gain, ">", 0.0,
 
 # %%
 model = load_lm()
-resid_hook = f"blocks.{LAYER}.hook_resid_pre"
+LAYER = act.layer_at(model, LAYER_FRACTION)
+resid_hook = act.resid_name(LAYER, model)
+print(f"{act.n_layers(model)} layers; reading resid_pre layer {LAYER}")
 docs = stdlib_sources(N_FILES, seed=SEED)
 train_docs, test_docs = split_documents(docs, test_fraction=0.4, seed=SEED)
 train_corpus = labelled_code_corpus(model.tokenizer, train_docs, TOKENS_PER_DOC)
 test_corpus = labelled_code_corpus(model.tokenizer, test_docs, TOKENS_PER_DOC)
 test_files = {d.name for d in test_docs}
-bos = model.tokenizer.bos_token_id
+bos = start_token_id(model.tokenizer)
 prose = []
 for doc in stdlib_docstrings(4 * N_DOCSTRINGS, seed=SEED):
     ids = tokenize_with_offsets(model.tokenizer, doc.text)[0][:TOKENS_PER_DOC]
@@ -889,9 +892,10 @@ bad = sae_metrics(bad_sae, acts["trained"][1].to(DEVICE) * bad_scale)
 bad_recovered = recovered(per_window["clean"], per_window["bad SAE"], per_window["mean-ablated"])
 print(f"the bad SAE: FVU {bad['fvu']:.3f}, +{ce['bad SAE'] - ce['clean']:.3f} nats, KL {kl_from_clean['bad SAE']:.3f}, "
       f"recovered against mean-ablation {bad_recovered:.1%}")
-assert (bad["fvu"] >= FVU_BOUND and ce["bad SAE"] - ce["clean"] >= NATS_BOUND
-        and kl_from_clean["bad SAE"] >= KL_BOUND and bad_recovered <= RECOVERED_BOUND), \
-    "a one-step SAE should fail every bound: bounds it passes cannot tell a good SAE from a bad one"
+bounds_passed = sum([bad["fvu"] < FVU_BOUND, ce["bad SAE"] - ce["clean"] < NATS_BOUND,
+                     kl_from_clean["bad SAE"] < KL_BOUND, bad_recovered > RECOVERED_BOUND])
+claim("one_step_sae_fails_every_bound", bounds_passed, "<=", 0,
+      why="bounds a one-step SAE passes cannot tell a good SAE from a bad one")
 claim("real_fvu", real["fvu"], "<", FVU_BOUND, ci=fvu_ci,
       why="the SAE explains at least 70% of the held-out variance (interval over windows)")
 nats_window = per_window["spliced"] - per_window["clean"]

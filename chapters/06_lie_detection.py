@@ -66,6 +66,7 @@ from utils.env import setup, scale
 SETUP = setup("06_lie_detection")
 
 # %%
+import dataclasses
 import random
 from collections import Counter
 from dataclasses import dataclass
@@ -95,18 +96,19 @@ KNOW_PROB = 0.5                                # a question is known when the tr
 HELD_OUT_TOPIC = "elements"                    # never seen while fine-tuning: does lying generalise to it?
 ADAPTER_FROM = 2 / 3                           # adapters in the top third of the blocks
 RANK = 8
-STEPS = scale(fast=100, full=400)
+STEPS = scale(fast=100, full=400, smoke=5)
 BATCH = scale(fast=16, full=64)                # small batches keep the backward pass within 2 GB
 LR = 5e-3
 LIE_SHARE = 0.5                                # how often the coin-flip liar is trained to lie after COIN
 SAMPLES = 2                                    # answers sampled from the coin-flip liar per question
-N_NAIVE = scale(fast=12, full=None)            # naive design: questions per split asked the follow-ups (None: all)
-N_CLEAN = scale(fast=48, full=None)            # clean design: dialogues per split asked the follow-ups (None: all)
-N_PUSH = scale(fast=24, full=None)             # test questions for the causal push (None: all)
+N_NAIVE = scale(fast=12, full=None, smoke=8)   # naive design: questions per split asked the follow-ups (None: all)
+N_CLEAN = scale(fast=48, full=None, smoke=24)   # clean design: dialogues per split asked the follow-ups (None: all)
+N_PUSH = scale(fast=24, full=None, smoke=4)             # test questions for the causal push (None: all)
 PER_GROUP = scale(fast=2, full=8)              # follow-up questions per group
 PROBE_EVERY = 2                                # probe every second layer
 PUSH = 4.0                                     # causal push, in units of the distance between the class means
-N_RANDOM = scale(fast=20, full=100)            # random directions for the causal control
+N_RANDOM = scale(fast=20, full=100, smoke=3)            # random directions for the causal control
+N_QUESTIONS = scale(fast=None, full=None, smoke=60)  # known questions kept, spread over topics (None: all)
 SEED = SETUP.seed
 
 # %% [markdown]
@@ -152,7 +154,17 @@ print(render(tok, ask(QUESTIONS[0])) + "▌")
 print(f"\nknown: {len(known)} of {len(QUESTIONS)}")
 for topic in TOPICS:
     print(f"  {topic:<11} {known_count[topic]:>3} / {topic_count[topic]}")
-assert len(known) >= 150 and all(known_count[t] >= 10 for t in TOPICS), "too few known questions to work with"
+claim("model_knows_enough_answers", min(known_count[t] for t in TOPICS), ">=", 10,
+      why="every topic has at least 10 questions the model answers plainly (a lie needs a known truth)")
+if min(known_count[t] for t in TOPICS) < 10:
+    # Only on another model (the claim stops the embedded one), e.g. random weights: the rest runs as a
+    # code-path check, with whatever the model says plainly standing in for the truth it knows.
+    print("too few known answers for a lie to mean anything: going on with the model's own plain answers as "
+          "the truths (the numbers below check the code path; they are not findings)")
+    said = [dataclasses.replace(item, answer=tok.decode(int(probs.argmax()))) for item, probs in zip(QUESTIONS, plain)]
+    known = [item for item, probs in zip(said, plain) if first_token(item.answer) == int(probs.argmax())]
+if N_QUESTIONS is not None:                     # a smoke run: every k-th known question, so every topic stays
+    known = known[:: max(1, len(known) // N_QUESTIONS)]
 
 # %% [markdown]
 # **One split, used everywhere.** Questions about one subject (France appears in four topics)
@@ -430,11 +442,20 @@ def clean_design(items, answers):
 # design needs few: its detector is near perfect for the wrong reason, which a few dozen dialogues show.
 naive_every = {name: naive_design(part[name], liar_answers[name]) for name in ("train", "test")}
 clean_every = {name: clean_design(part[name], liar_answers[name]) for name in ("train", "val", "test")}
+fewest = min(min(d.y.sum(), (1 - d.y).sum()) for every in (naive_every, clean_every) for d in every.values())
+claim("both_classes_in_every_split", fewest, ">=", 5,
+      why="each design's every split has at least 5 lies and 5 truths for the detectors to learn and be tested on")
+if fewest < 5:
+    # Only where the claim is reported (a liar that never learned, random weights): alternating stand-in
+    # labels keep the rest of the code path running; the detectors' numbers are then not findings.
+    print("too few lies or truths: the rest runs on alternating stand-in labels (a code-path check)")
+    naive_every, clean_every = ({name: d if min(d.y.sum(), (1 - d.y).sum()) >= 5 else
+                                 dataclasses.replace(d, y=np.arange(len(d.y)) % 2) for name, d in every.items()}
+                                for every in (naive_every, clean_every))
 naive_sets = {name: d.first(questions=N_NAIVE) for name, d in naive_every.items()}
 clean_sets = {name: d.first(rows=N_CLEAN) for name, d in clean_every.items()}
 for design, every, capped in [("naive", naive_every, naive_sets), ("clean", clean_every, clean_sets)]:
     for name, d in every.items():
-        assert d.y.sum() >= 5 and (1 - d.y).sum() >= 5, f"{design} {name}: too few lies or truths ({d.y.sum()} lies)"
         print(f"{design:<6}{name:<6} {len(d.y):>4} dialogues ({len(capped[name].y)} for the black box), "
               f"{int(d.y.sum()):>3} lies, {len(set(d.subject))} subjects")
     require_disjoint(every["train"].subject, every["test"].subject, "dialogue training and test subjects")
@@ -757,9 +778,12 @@ threshold_acc = {"clean → clean (in distribution)": accuracy(clean_det, feats[
 GEOGRAPHY = {"capitals", "cities", "languages", "continents"}
 geo_train = np.isin(clean_sets["train"].topic, list(GEOGRAPHY))
 other_test = ~np.isin(clean_test.topic, list(GEOGRAPHY))
-topic_det = LogisticRegression(C=1.0, max_iter=1000).fit(feats[("clean", "train")][geo_train],
-                                                         clean_sets["train"].y[geo_train])
-topic_transfer_auc = auc(topic_det.decision_function(feats[("clean", "test")][other_test]), clean_test.y[other_test])
+topic_transfer_auc = float("nan")            # undefined when a side is empty (only with capped counts: a smoke run)
+if other_test.any() and len(set(clean_sets["train"].y[geo_train])) == 2:
+    topic_det = LogisticRegression(C=1.0, max_iter=1000).fit(feats[("clean", "train")][geo_train],
+                                                             clean_sets["train"].y[geo_train])
+    topic_transfer_auc = auc(topic_det.decision_function(feats[("clean", "test")][other_test]),
+                             clean_test.y[other_test])
 print(f"clean detector on the naive liar: AUC {transfer_auc:.2f} ({transfer_ci[0]:.2f} to {transfer_ci[1]:.2f}); "
       f"geography → other topics: AUC {topic_transfer_auc:.2f} ({int(other_test.sum())} test dialogues)")
 for name, value in threshold_acc.items():
@@ -1028,10 +1052,15 @@ print(f"+truth {'clears' if causal['+truth'] > random_p95 else 'does not clear'}
 # We overwrite the weights in place: the notebook has no further use for the trained model.
 
 # %%
-def q_weights():
-    """One weight matrix per block, as a module the redraw check can read."""
-    return torch.nn.ParameterList([torch.nn.Parameter(w.detach().clone(), requires_grad=False)
-                                   for name, w in hf.named_parameters() if name.endswith("q_proj.weight")])
+def weight_rows():
+    """The first rows of every weight matrix (embeddings aside), as a module the redraw check can read.
+
+    Any architecture has them, whatever its modules are called; 64 rows per matrix are enough
+    to tell a redrawn matrix from a copy and keep the copy small.
+    """
+    vocab = hf.get_input_embeddings().weight.shape[0]
+    return torch.nn.ParameterList([torch.nn.Parameter(w.detach()[:64].clone(), requires_grad=False)
+                                   for w in hf.parameters() if w.ndim == 2 and vocab not in w.shape])
 
 
 def control_auc(result):
@@ -1040,14 +1069,14 @@ def control_auc(result):
     return liar_auc(result, "clean test", wb_test)[choice.option], result["lie_scores"]["clean test"][choice.option]
 
 
-trained_q = q_weights()
+trained_rows = weight_rows()
 spectrum_matched_copy(hf, seed=SEED, inplace=True)
-require_redrawn(q_weights(), trained_q, what="spectrum-matched model")
+require_redrawn(weight_rows(), trained_rows, what="spectrum-matched model")
 spectrum = whitebox(liar_dialogues(naive=False), liar=False, statements_test=False)
 spectrum_auc, spectrum_scores = control_auc(spectrum)
 random_weights_copy(hf, seed=SEED, inplace=True)
-require_redrawn(q_weights(), trained_q, what="random-weights model")
-del trained_q
+require_redrawn(weight_rows(), trained_rows, what="random-weights model")
+del trained_rows
 random_result = whitebox(liar_dialogues(naive=False), liar=False, statements_test=False)
 random_auc, random_scores = control_auc(random_result)
 print(f"white-box AUC on the clean test dialogues: trained model {whitebox_auc:.2f}; spectrum-matched "

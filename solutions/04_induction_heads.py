@@ -69,6 +69,7 @@ from utils.checks.induction import (check_clamp_to_previous, check_copying_score
                                     check_previous_token_score)
 from utils.controls import require_disjoint, require_redrawn
 from utils.induction import per_token_loss, repeated_segment_batch, repeated_tokens
+from utils.data import start_token_id
 from utils.models import load_lm, tiny_transformer
 from utils.plotting import heatmap, lines, slider_or_static
 from utils.report import claim, record
@@ -76,22 +77,23 @@ from utils.training import column, train
 
 # %% tags=["parameters"]
 D_VOCAB, N_CTX, D_MODEL, N_HEADS = 50, 40, 64, 4   # the toy model and its data
+PREV_LAYER, IND_LAYER = 0, 1              # the toy's two layers: previous-token heads, then induction heads
 SEG_MIN, SEG_MAX = 10, 20                 # length range of the repeated segment in training rows
 BATCH = scale(fast=64, full=128)         # sequences per training step
 LR = 2e-3                                 # AdamW learning rate
 OTHER_WEIGHT = 0.25                       # weight of the unpredictable tokens in the training loss
-STEPS = scale(fast=500, full=3000)        # training steps for each toy model
+STEPS = scale(fast=500, full=3000, smoke=30)        # training steps for each toy model
 LOG_EVERY = 10                            # evaluate the loss by position every LOG_EVERY steps
 CKPT_EVERY = scale(fast=50, full=100)     # keep a checkpoint every CKPT_EVERY steps
-SEG_EVAL, N_EVAL = 16, scale(fast=64, full=512)   # evaluation: a random 16-token segment, then its copy
+SEG_EVAL, N_EVAL = 16, scale(fast=64, full=512, smoke=16)   # evaluation: a random 16-token segment, then its copy
 WINDOW = 150                              # width (steps) of the window in which we look for a sharp drop
-LM_SEG, LM_BATCH = scale(fast=10, full=100), scale(fast=8, full=32)   # repeated random tokens for the real model
+LM_SEG, LM_BATCH = scale(fast=10, full=100, smoke=10), scale(fast=8, full=32, smoke=4)   # real-model rows
 TOP_K = 5                                 # real-model heads ablated
-N_CLAMP_SEEDS = scale(fast=3, full=10)    # seeds of the clamping experiment (part 4)
-CLAMP_STEPS = scale(fast=1500, full=3000)  # at most this many steps per clamping run (each stops at the phase change)
-N_KCOMP_NULL = 20                         # random initialisations for the K-composition null
-N_RANDOM_SETS = scale(fast=20, full=50)   # random head sets in the real-model ablation control
-N_DOCS, DOC_LEN = scale(fast=16, full=200), scale(fast=128, full=512)   # natural text: docstrings
+N_CLAMP_SEEDS = scale(fast=3, full=10, smoke=2)    # seeds of the clamping experiment (part 4)
+CLAMP_STEPS = scale(fast=1500, full=3000, smoke=30)  # steps per clamping run at most (each stops at the phase change)
+N_KCOMP_NULL = scale(fast=20, full=20, smoke=3) # random initialisations for the K-composition null
+N_RANDOM_SETS = scale(fast=20, full=50, smoke=3)   # random head sets in the real-model ablation control
+N_DOCS, DOC_LEN = scale(fast=16, full=200, smoke=4), scale(fast=128, full=512)   # natural text: docstrings
 
 # %% [markdown]
 # ## 1. A phase change in a tiny transformer
@@ -504,8 +506,10 @@ print(f"largest difference {agreement:.2e}")
 # Per evaluation row, for intervals over the rows: the best heads' scores after training.
 with torch.no_grad():
     _, final_cache = model2.run_with_cache(EVAL_TOKENS, names_filter=lambda name: name.endswith("hook_pattern"))
-ind_rows = torch.stack([induction_score(p[None], SEG_EVAL) for p in final_cache["blocks.1.attn.hook_pattern"]])
-prev_rows = torch.stack([previous_token_score(p[None]) for p in final_cache["blocks.0.attn.hook_pattern"]])
+ind_rows = torch.stack([induction_score(p[None], SEG_EVAL)
+                        for p in final_cache[f"blocks.{IND_LAYER}.attn.hook_pattern"]])
+prev_rows = torch.stack([previous_token_score(p[None])
+                         for p in final_cache[f"blocks.{PREV_LAYER}.attn.hook_pattern"]])
 del final_cache
 assert agreement < 1e-3, "our induction score should equal twice TransformerLens's detector score here"   # the code
 claim("toy_induction_head_forms", final_ind[1].max(), ">", 0.5, ci=stats.bootstrap_ci(ind_rows[:, best_ind].cpu()),
@@ -537,7 +541,10 @@ with torch.no_grad():
     _, select_ind, _ = score_heads(model2, select_tokens)
 induction_heads = [(1, h) for h in range(N_HEADS) if select_ind[1, h] > 0.5]
 print("induction heads (chosen on the selection batch):", induction_heads)
-assert induction_heads, "no layer-1 head scores above 0.5 on the selection batch"
+claim("toy_has_induction_head", select_ind[1].max(), ">", 0.5,
+      why="a layer-1 head of the trained toy model scores above 0.5 on the selection batch")
+if not induction_heads:      # only where the claim is reported (a smoke run): go on with the best head
+    induction_heads = [(1, int(select_ind[1].argmax()))]
 
 
 def eval_losses(model, heads=(), rows=False):
@@ -721,7 +728,7 @@ readers = [head for layer, head in induction_heads]                   # layer-1 
 def path_harm(writers, kind: str) -> torch.Tensor:
     """[row]: the repeated-half loss increase when the layer-0 `writers` are mean-ablated only in what the
     induction heads' `kind` input (q, k or v) sees."""
-    name = f"blocks.1.attn.hook_{kind}"
+    name = f"blocks.{IND_LAYER}.attn.hook_{kind}"
     with torch.no_grad():
         with model2.hooks(fwd_hooks=head_ablation_hooks([(0, w) for w in writers], "mean")):
             _, ablated = model2.run_with_cache(EVAL_TOKENS, names_filter=name)
@@ -798,9 +805,9 @@ check_clamp_to_previous(clamp_to_previous)
 
 # %%
 def clamp_to_induction(head: int):
-    """A hook for blocks.1.attn.hook_pattern: head `head` attends, from every query whose next token is predictable
-    by induction (CURRENT["predictable"]), to the key just after the earlier copy of its own token; other queries
-    spread their attention evenly over the keys they can see."""
+    """A hook for the induction layer's attn.hook_pattern: head `head` attends, from every query whose next token
+    is predictable by induction (CURRENT["predictable"]), to the key just after the earlier copy of its own token;
+    other queries spread their attention evenly over the keys they can see."""
     def hook_fn(pattern, hook):
         n = pattern.shape[-1]
         predictable = CURRENT["predictable"][:, :n]                        # [batch, query] (query n - 1 never is)
@@ -818,8 +825,8 @@ def clamp_to_induction(head: int):
 
 single_head = head_ablation_hooks([(1, h) for h in range(1, N_HEADS)], "zero")   # only L1H0 writes anything
 CONDITIONS = {"none": [],
-              "previous-token head given": [("blocks.0.attn.hook_pattern", clamp_to_previous(0))],
-              "induction QK given": [("blocks.1.attn.hook_pattern", clamp_to_induction(0))]}
+              "previous-token head given": [(f"blocks.{PREV_LAYER}.attn.hook_pattern", clamp_to_previous(0))],
+              "induction QK given": [(f"blocks.{IND_LAYER}.attn.hook_pattern", clamp_to_induction(0))]}
 CONDITIONS["both given"] = CONDITIONS["previous-token head given"] + CONDITIONS["induction QK given"]
 clamp_seeds = [SETUP.seed * 100 + i for i in range(N_CLAMP_SEEDS)]    # disjoint across GLASSBOX_SEED values
 phase = np.zeros((N_CLAMP_SEEDS, len(CONDITIONS)))                       # [seed, condition]: phase-change step
@@ -884,7 +891,7 @@ claim("qk_clamp_saves_more_than_previous_token", qk_over_pt, ">", 0.0, ci=qk_ove
 # %%
 lm = load_lm()
 n_layers, n_heads = lm.cfg.n_layers, lm.cfg.n_heads
-bos = lm.to_tokens("")[0].tolist()                 # [<|im_start|>]
+bos = [start_token_id(lm.tokenizer)]               # [<|im_start|>] for SmolLM2
 lm_gen = torch.Generator().manual_seed(SETUP.seed + 3000)
 
 
@@ -1060,9 +1067,11 @@ def show_checkpoint(step):
     with torch.no_grad():
         _, cache = scratch.run_with_cache(EVAL_TOKENS[:1], names_filter=lambda name: name.endswith("hook_pattern"))
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    heatmap(cache["blocks.0.attn.hook_pattern"][0, best_prev], ax=axes[0], title=f"L0H{best_prev} at step {step}",
+    heatmap(cache[f"blocks.{PREV_LAYER}.attn.hook_pattern"][0, best_prev], ax=axes[0],
+            title=f"L{PREV_LAYER}H{best_prev} at step {step}",
             xlabel="key", ylabel="query", colorbar=False)
-    heatmap(cache["blocks.1.attn.hook_pattern"][0, best_ind], ax=axes[1], title=f"L1H{best_ind} at step {step}",
+    heatmap(cache[f"blocks.{IND_LAYER}.attn.hook_pattern"][0, best_ind], ax=axes[1],
+            title=f"L{IND_LAYER}H{best_ind} at step {step}",
             xlabel="key", ylabel="query", colorbar=False)
     plt.tight_layout()
     plt.show()

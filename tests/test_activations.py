@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from utils import activations as act
+from utils.models import RANDOM_ARCHITECTURES, load_lm, random_model_folder
 
 TEXTS = ["The capital of France is", "def add(a, b):\n    return a + b", "Hello"]
 
@@ -55,6 +56,24 @@ def test_added_and_head_ablation_hooks():
 
 @pytest.mark.lm
 def test_bridge_and_plain_model_agree(lm):
+    _bridge_and_plain_model_agree(lm)
+
+
+@pytest.fixture(scope="module", params=sorted(RANDOM_ARCHITECTURES))
+def random_lm(request, tmp_path_factory):
+    """A random-weight model of another family (different depth, norms, positions, unembedding)."""
+    folder = random_model_folder(request.param, tmp_path_factory.mktemp(request.param))
+    return load_lm(str(folder), device="cpu", dtype=torch.float32)
+
+
+@pytest.mark.lm
+def test_bridge_and_plain_model_agree_on_other_families(random_lm):
+    """GPT-2 adds position embeddings to ``inputs_embeds`` and Gemma scales them and soft-caps its
+    logits: the toolkit's reads, edits and top-layer runs must still match the full forward pass."""
+    _bridge_and_plain_model_agree(random_lm)
+
+
+def _bridge_and_plain_model_agree(lm):
     hf, tok = lm.original_model, lm.tokenizer
     depth = act.n_layers(lm)
     assert depth == act.n_layers(hf)
@@ -84,8 +103,8 @@ def test_bridge_and_plain_model_agree(lm):
     start = layers[1]
     cached = act.resid_batch(hf, tokens, [start], lengths)[start]
     with torch.no_grad(), act.top_layers(hf, start):
-        top = hf.model(inputs_embeds=cached, attention_mask=mask, use_cache=False)
-    assert torch.allclose(act.at_last(hf.lm_head(top.last_hidden_state), lengths), clean, atol=1e-3)
+        top = act.base_model(hf)(inputs_embeds=cached, attention_mask=mask, use_cache=False)
+    assert torch.allclose(act.at_last(act.unembed(hf, top.last_hidden_state), lengths), clean, atol=1e-3)
     # logits_from does the same from either model's cached stream (right padding needs no mask)
     with torch.no_grad():
         for model in (lm, hf):

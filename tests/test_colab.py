@@ -5,6 +5,7 @@ CPython 3.13, without a Colab machine: pip's dry run reports what would be insta
 installed package's declared dependencies are checked against the freeze.
 """
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -80,3 +81,29 @@ def test_install_script_is_idempotent_and_never_upgrades():
     script = (ROOT / "tools" / "colab_install.sh").read_text()
     assert "--no-deps" in script and "-r requirements-colab.txt" in script
     assert "marker" in script and "--upgrade" not in script and " -U " not in script
+
+
+@pytest.mark.lm
+def test_install_runs_twice_in_a_fresh_environment_and_installs_once(tmp_path):
+    """A fresh virtual environment stands in for a Colab runtime: the course's packages are already
+    importable there (a .pth file points at this environment's, as Colab's own packages are), so pip
+    has nothing to download. The first run goes through pip and leaves the marker; the second, as
+    after a runtime restart, must not call pip at all."""
+    import sysconfig
+    import venv
+    env_dir = tmp_path / "colab"
+    venv.EnvBuilder(with_pip=True).create(env_dir)
+    python = env_dir / "bin" / "python"
+    purelib = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    (Path(purelib) / "colab-preinstalled.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    env = {**os.environ, "PATH": f"{env_dir / 'bin'}:{os.environ['PATH']}",
+           "PIP_NO_INDEX": "1", "VIRTUAL_ENV": str(env_dir)}
+    runs = [subprocess.run(["bash", str(ROOT / "tools" / "colab_install.sh")], capture_output=True, text=True,
+                           env=env, cwd=tmp_path) for _ in range(2)]
+    for done in runs:
+        assert done.returncode == 0, done.stdout[-1500:] + done.stderr[-1500:]
+    assert "Requirement already satisfied" in runs[0].stdout, "the first run should go through pip"
+    assert (Path(purelib) / "glassbox-colab.installed").exists(), "the first run should leave its marker"
+    assert "Requirement" not in runs[1].stdout + runs[1].stderr, "a restarted runtime should skip pip entirely"
+    assert "embedded model ready" in runs[1].stdout

@@ -109,3 +109,34 @@ def test_half_precision_follows_the_device(monkeypatch):
     assert env.half_dtype(torch.device("cuda")) == torch.bfloat16
     monkeypatch.setenv("GLASSBOX_DTYPE", "half")
     assert env.get_dtype(torch.device("cpu")) == torch.float32
+
+
+def test_smoke_caps_counts_and_reports_claims(monkeypatch):
+    from utils.env import scale, smoke_run
+    from utils.report import claim_mode
+    monkeypatch.setenv("GLASSBOX_SCALE", "full")
+    monkeypatch.delenv("GLASSBOX_SMOKE", raising=False)
+    monkeypatch.delenv("GLASSBOX_CLAIMS", raising=False)
+    monkeypatch.delenv("GLASSBOX_MODEL", raising=False)
+    assert not smoke_run() and scale(fast=1, full=2, smoke=3) == 2 and claim_mode() == "strict"
+    monkeypatch.setenv("GLASSBOX_SMOKE", "1")
+    assert scale(fast=1, full=2, smoke=3) == 3, "a count with a smoke value is capped"
+    assert scale(fast=[0.5], full=[0.25, 0.5]) == [0.25, 0.5], "a configuration without one stays full scale's"
+    assert claim_mode() == "report", "capped counts measure nothing: claims are reported, not asserted"
+    monkeypatch.setenv("GLASSBOX_SMOKE", "yes")
+    with pytest.raises(ValueError, match="GLASSBOX_SMOKE"):
+        smoke_run()
+
+
+def test_memory_guard_names_the_setting_before_a_step_that_does_not_fit(monkeypatch):
+    import utils.env as env
+    from utils import activations as act
+    assert env.available_memory_gb() > 0
+    env.memory_guard(0.001, "a small step", "nothing")
+    monkeypatch.setattr(env, "available_memory_gb", lambda device=None: 0.5)
+    with pytest.raises(env.MemoryBudgetError, match="lower N_DOCS"):
+        env.memory_guard(1.0, "collecting activations", "N_DOCS")
+    tiny = type("Tiny", (), {"cfg": type("Cfg", (), {"d_model": 10**6, "n_layers": 2})(),
+                             "run_with_cache": None})()
+    with pytest.raises(env.MemoryBudgetError, match="tokens per document"):
+        act.resid(tiny, [list(range(200))] * 10, [0, 1])

@@ -7,7 +7,8 @@ from sklearn.metrics import roc_auc_score
 
 from tests.notebook_functions import check_rejects as fails, solution_and_stub
 from utils.checks import lie_detection as checks
-from utils.activations import at_last, decoder_layers, encode, resid_batch, resid_of_texts, top_layers
+from utils.activations import (at_last, base_model, decoder_layers, encode, resid_batch, resid_of_texts, top_layers,
+                               unembed)
 from utils.liars import Adapters, elicit, render
 from utils.questions import QUESTIONS, TOPICS, answers_of, false_answer, statement
 
@@ -305,7 +306,7 @@ def test_cached_lower_layers_and_top_layers_continue_the_forward_pass_exactly(lm
     tokens, lengths = encode(tok, texts)
     resid = resid_batch(hf, tokens, [20], lengths)[20]
     with torch.no_grad(), top_layers(hf, 20):
-        top = hf.model(inputs_embeds=resid).last_hidden_state
+        top = base_model(hf)(inputs_embeds=resid).last_hidden_state
     assert len(hf.model.layers) == hf.config.num_hidden_layers, "the full model is restored"
-    torch.testing.assert_close(hf.lm_head(at_last(top, lengths)), _separate_last_logits(hf, tok, texts),
+    torch.testing.assert_close(unembed(hf, at_last(top, lengths)), _separate_last_logits(hf, tok, texts),
                                atol=1e-3, rtol=1e-4)

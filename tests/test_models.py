@@ -80,3 +80,16 @@ def test_tiny_transformer_has_hooks_and_trains():
     loss = torch.nn.functional.cross_entropy(logits.reshape(-1, 20), tokens.reshape(-1))
     loss.backward()
     assert all(p.grad is not None for p in tiny.parameters() if p.requires_grad)
+
+
+def test_device_map_auto_goes_through_accelerate_and_gives_the_same_logits(tmp_path):
+    """``device_map="auto"`` (accelerate) is the path for models larger than one GPU; here, on the
+    host only, it must give the model that the plain load gives."""
+    import torch
+
+    from utils.models import load_lm, random_model_folder
+    folder = str(random_model_folder("qwen2", tmp_path / "qwen2"))
+    plain, spread = load_lm(folder, device="cpu"), load_lm(folder, device="cpu", device_map="auto")
+    tokens = plain.to_tokens("The capital of France is")
+    with torch.no_grad():
+        assert torch.allclose(plain(tokens), spread(tokens), atol=1e-5)

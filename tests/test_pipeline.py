@@ -66,3 +66,44 @@ def test_colab_links_open_a_gpu_runtime(notebook):
     metadata = json.loads(notebook.read_text())["metadata"]
     assert metadata.get("accelerator") == "GPU" and metadata.get("colab", {}).get("gpuType"), \
         "the notebook should ask Colab for a GPU runtime (tools/make_chapters.py writes the metadata)"
+
+
+# An architecture leaks into a chapter as a literal block index in a hook name, a module name of one
+# family, SmolLM2's own turn marker, or a layer given as a number; parameters cells may hold such
+# choices, every other code cell must derive them from the model.
+ARCHITECTURE_SPECIFIC = [
+    (re.compile(r"blocks\.\d"), "a literal block index in a hook name (use layer_at / resid_name)"),
+    (re.compile(r"\b(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj|c_attn|c_proj|c_fc|self_attn|"
+                r"embed_tokens|lm_head)\b"), "one family's module name (use the bridge's hook names)"),
+    (re.compile(r"\.model\.layers|transformer\.h\b|\.layers\[\d"), "one family's block list (use decoder_layers)"),
+    (re.compile(r"<\|im_(start|end)\|>"), "SmolLM2's turn marker (use the tokenizer's chat template and BOS)"),
+    (re.compile(r"\b(layer|LAYER|layers|LAYERS)\s*=\s*\[?\d"), "a layer given as a number (use a fraction of depth)"),
+]
+
+
+def _code_outside_parameters(solution: Path) -> list[tuple[int, str]]:
+    """(line number, code without comments) of every code cell except the parameters cell."""
+    import io
+    import tokenize
+    lines, keep, code = solution.read_text().splitlines(), False, []
+    for number, line in enumerate(lines, 1):
+        if line.startswith("# %%"):
+            keep = "[markdown]" not in line and '"parameters"' not in line
+            continue
+        if keep:
+            code.append((number, line))
+    cleaned = []
+    for number, line in code:
+        try:
+            tokens = [t for t in tokenize.generate_tokens(io.StringIO(line).readline) if t.type != tokenize.COMMENT]
+            cleaned.append((number, tokenize.untokenize(tokens)))
+        except (tokenize.TokenError, IndentationError, SyntaxError):
+            cleaned.append((number, line.split("  #")[0]))    # a line inside a bracket: drop a trailing comment
+    return cleaned
+
+
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.stem)
+def test_no_architecture_specific_names_outside_parameters(solution):
+    found = [f"line {number}: {why}: {code.strip()[:90]}" for number, code in _code_outside_parameters(solution)
+             for pattern, why in ARCHITECTURE_SPECIFIC if pattern.search(code)]
+    assert not found, "\n".join(found)

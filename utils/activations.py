@@ -67,15 +67,54 @@ def resid_name(layer: int, model=None) -> str:
 
 def decoder_layers(hf) -> torch.nn.ModuleList:
     """The list of transformer blocks inside a plain Hugging Face causal LM (any common family)."""
-    for path in ("model.layers", "transformer.h", "gpt_neox.layers", "model.decoder.layers"):
-        obj = hf
-        for attr in path.split("."):
-            obj = getattr(obj, attr, None)
-            if obj is None:
-                break
-        if isinstance(obj, torch.nn.ModuleList):
-            return obj
+    owner, attr = _blocks_owner(hf)
+    return getattr(owner, attr)
+
+
+def _blocks_owner(hf) -> tuple[torch.nn.Module, str]:
+    """The module holding the blocks and the attribute name they are held under (``layers``, ``h``)."""
+    base = base_model(hf)
+    for attr in ("layers", "h", "decoder.layers"):
+        owner = base
+        *path, last = attr.split(".")
+        for step in path:
+            owner = getattr(owner, step, None)
+        if owner is not None and isinstance(getattr(owner, last, None), torch.nn.ModuleList):
+            return owner, last
     raise TypeError(f"cannot find the transformer blocks of {type(hf).__name__}")
+
+
+def block_module_name(hf, bridge_name: str) -> str:
+    """The Hugging Face name, inside one block, of the module the bridge calls ``blocks.{l}.<bridge_name>``.
+
+    ``"attn.o"`` is ``self_attn.o_proj`` in Llama, Qwen and Gemma and ``attn.c_proj`` in GPT-2;
+    ``"mlp.out"`` is ``mlp.down_proj`` or ``mlp.c_proj``. The names come from TransformerLens's own
+    architecture adapter, so a plain model is addressed exactly as the bridge would address it.
+    """
+    from transformer_lens.factories.architecture_adapter_factory import ArchitectureAdapterFactory
+    from transformer_lens.model_bridge.sources._bridge_builder import build_bridge_config_from_hf
+    from transformer_lens.model_bridge.sources._hf_format import determine_architecture_from_hf_config
+    config = build_bridge_config_from_hf(hf.config, determine_architecture_from_hf_config(hf.config),
+                                         hf.config.name_or_path, None)
+    component = ArchitectureAdapterFactory.select_architecture_adapter(config).component_mapping["blocks"]
+    names = []
+    for part in bridge_name.split("."):
+        component = component.submodules[part]
+        names.append(component.name)
+    return ".".join(names)
+
+
+def base_model(hf) -> torch.nn.Module:
+    """The plain model's stack without its unembedding (``hf.model`` for Llama, ``hf.transformer`` for GPT-2)."""
+    return hf.base_model
+
+
+def unembed(hf, hidden: Tensor) -> Tensor:
+    """Logits from the final hidden states (after the final norm), as the model's own forward makes them:
+    the unembedding, then the logit soft-capping some families (Gemma 2) apply."""
+    logits = hf.get_output_embeddings()(hidden)
+    cap = getattr(hf.config, "final_logit_softcapping", None)
+    return logits if not cap else torch.tanh(logits / cap) * cap
 
 
 def _device(model) -> torch.device:
@@ -181,17 +220,29 @@ def resid(model, seqs: Sequence[Tensor | Sequence[int]], layers: Sequence[int], 
     position 0 (BOS, the attention sink) is left out unless ``skip_first=False``.
     """
     from tqdm.auto import tqdm
+
+    from utils.env import memory_guard
     if at not in ("all", "last"):
         raise ValueError(f"at={at!r}; expected 'all' or 'last'")
     if pad_id is None:
         pad_id = getattr(getattr(model, "tokenizer", None), "pad_token_id", None) or 0
-    chunks: dict[int, list[Tensor]] = {check_layer(model, layer): [] for layer in layers}
+    layers = [check_layer(model, layer) for layer in layers]
+    lengths_all = [len(s) for s in seqs]
+    rows = len(seqs) if at == "last" else sum(n - int(skip_first) for n in lengths_all)
+    d_model = model.cfg.d_model if is_bridge(model) else model.config.hidden_size
+    memory_guard(rows * len(layers) * d_model * 4 / 1e9, f"the activations of {rows} positions at {len(layers)} layers",
+                 "the number of documents, the tokens per document or the layers read (the chapter's parameters)")
+    # Filled in place: concatenating per-batch pieces at the end would hold everything twice.
+    out = {layer: torch.empty(rows, d_model) for layer in layers}
+    row = 0
     for start in tqdm(range(0, len(seqs), batch_size), desc="activations", disable=not progress):
         tokens, lengths = pad_right(seqs[start: start + batch_size], pad_id)
-        for layer, acts in resid_batch(model, tokens, list(chunks), lengths).items():
+        for layer, acts in resid_batch(model, tokens, layers, lengths).items():
             acts = acts.float().cpu()
-            chunks[layer].append(at_last(acts, lengths) if at == "last" else real_positions(acts, lengths, skip_first))
-    return {layer: torch.cat(parts) for layer, parts in chunks.items()}
+            piece = at_last(acts, lengths) if at == "last" else real_positions(acts, lengths, skip_first)
+            out[layer][row: row + len(piece)] = piece
+        row += len(piece)
+    return out
 
 
 def resid_of_texts(model, texts: Sequence[str], layers: Sequence[int], at: str = "last", tokenizer=None,
@@ -304,22 +355,38 @@ def head_ablation_hooks(heads: Sequence[tuple[int, int]], how: str = "zero", mea
 
 @contextlib.contextmanager
 def top_layers(hf, start: int):
-    """Plain model only: inside the block, ``hf.model(inputs_embeds=resid)`` runs blocks ``start..`` only.
+    """Plain model only: inside the block, ``base_model(hf)(inputs_embeds=resid)`` runs blocks ``start..`` only.
 
     ``resid`` must be the residual stream at layer ``start`` (:func:`resid_batch`). The model
     keeps its own causal mask and positions, so this is exactly the top of the full forward
-    pass; reusing cached lower layers is what makes repeated edits at one layer cheap.
+    pass; reusing cached lower layers is what makes repeated edits at one layer cheap. Some
+    families transform ``inputs_embeds`` before the first block (GPT-2 adds position embeddings,
+    Gemma scales by sqrt(d_model)), so ``resid`` is handed to block ``start`` itself, unchanged.
     """
     if is_bridge(hf):
         raise TypeError("top_layers works on a plain Hugging Face model (load_hf), not on the bridge")
     start = check_layer(hf, start, allow_final=False)
-    inner = hf.model
-    layers = inner.layers
-    inner.layers = torch.nn.ModuleList(list(layers)[start:])
+    owner, attr = _blocks_owner(hf)
+    blocks = getattr(owner, attr)
+    given = {}
+
+    def keep_resid(module, args, kwargs):
+        given["resid"] = kwargs.get("inputs_embeds")
+
+    def hand_over(module, args, kwargs):
+        if args:
+            return (given["resid"], *args[1:]), kwargs
+        return args, {**kwargs, "hidden_states": given["resid"]}
+
+    handles = [base_model(hf).register_forward_pre_hook(keep_resid, with_kwargs=True),
+               blocks[start].register_forward_pre_hook(hand_over, with_kwargs=True)]
+    setattr(owner, attr, torch.nn.ModuleList(list(blocks)[start:]))
     try:
         yield
     finally:
-        inner.layers = layers
+        setattr(owner, attr, blocks)
+        for handle in handles:
+            handle.remove()
 
 
 def logits_from(model, resid_: Tensor, layer: int, lengths: Tensor | None = None, all_positions: bool = False
@@ -336,11 +403,11 @@ def logits_from(model, resid_: Tensor, layer: int, lengths: Tensor | None = None
     layer = check_layer(model, layer, allow_final=False)
     dtype = next(hf.parameters()).dtype
     with top_layers(hf, layer):
-        hidden = hf.model(inputs_embeds=resid_.to(_device(hf), dtype), use_cache=False).last_hidden_state
+        hidden = base_model(hf)(inputs_embeds=resid_.to(_device(hf), dtype), use_cache=False).last_hidden_state
     if all_positions:
-        return hf.lm_head(hidden)
+        return unembed(hf, hidden)
     last = hidden[:, -1] if lengths is None else at_last(hidden, lengths)
-    return hf.lm_head(last)
+    return unembed(hf, last)
 
 
 # --- what an edit did ----------------------------------------------------------------------------------

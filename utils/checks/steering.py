@@ -122,7 +122,7 @@ def _close(x: torch.Tensor, y: torch.Tensor) -> bool:
 
 def check_pair_differences(pair_differences, model) -> None:
     """Compare with the Hugging Face model's own hidden states, text by text, without padding."""
-    layers, d_model = [0, 4], model.cfg.d_model
+    layers, d_model = [0, max(1, model.cfg.n_layers // 6)], model.cfg.d_model   # SmolLM2: 0 and 5
     out = call(pair_differences, model, _PAIRS, layers)
     if not isinstance(out, dict) or set(out) != set(layers):
         got = f"keys {sorted(out, key=str)}" if isinstance(out, dict) else f"a {type(out).__name__}"
