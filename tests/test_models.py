@@ -93,3 +93,12 @@ def test_device_map_auto_goes_through_accelerate_and_gives_the_same_logits(tmp_p
     tokens = plain.to_tokens("The capital of France is")
     with torch.no_grad():
         assert torch.allclose(plain(tokens), spread(tokens), atol=1e-5)
+
+
+def test_hub_models_on_a_gpu_get_the_dtype_that_fits():
+    import torch
+
+    from utils.models import dtype_for_size
+    assert dtype_for_size(500_000_000, free_gb=14.0, half=torch.float16) == torch.float32    # 0.5B on a T4: 2 GB
+    assert dtype_for_size(2_600_000_000, free_gb=14.0, half=torch.float16) == torch.float16  # 2.6B on a T4: 10 GB
+    assert dtype_for_size(2_600_000_000, free_gb=75.0, half=torch.bfloat16) == torch.float32  # on an 80 GB card

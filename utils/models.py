@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from utils.env import get_device, get_dtype
+from utils.env import get_device, get_dtype, half_dtype
 
 EMBEDDED = "SmolLM2-135M-Instruct"
 _EMBEDDED_ALIASES = {"smollm2", "smollm2-135m-instruct", "huggingfacetb/smollm2-135m-instruct", EMBEDDED.lower()}
@@ -102,8 +102,8 @@ def load_hf(name: str | None = None, device=None, dtype=None, device_map=None):
     from transformers import AutoModelForCausalLM, AutoTokenizer
     name = name or os.environ.get("GLASSBOX_MODEL") or None
     device = torch.device(device) if device is not None else get_device()
-    dtype = dtype or get_dtype(device)
     source = str(convert_embedded()) if is_embedded(name) else name
+    dtype = dtype or suited_dtype(source, device)
     if device_map is None and device.type == "cuda":
         device_map = str(device)
     try:
@@ -116,6 +116,34 @@ def load_hf(name: str | None = None, device=None, dtype=None, device_map=None):
     if device_map is None:
         model = model.to(device)
     return model.eval(), tok
+
+
+def suited_dtype(source: str, device: torch.device) -> torch.dtype:
+    """float32 (the course's default: numbers that do not depend on rounding) unless ``GLASSBOX_DTYPE`` says
+    otherwise, or unless the model's float32 weights would take more than a third of the GPU's free memory:
+    then the half precision the GPU runs natively (float16 on a T4, bfloat16 on Ampere and later)."""
+    if os.environ.get("GLASSBOX_DTYPE") or device.type != "cuda":
+        return get_dtype(device)
+    from accelerate import init_empty_weights
+    from transformers import AutoConfig, AutoModelForCausalLM
+    try:
+        with init_empty_weights():          # parameters on the meta device: counted, never allocated
+            n_params = sum(p.numel() for p in AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(source))
+                           .parameters())
+    except (OSError, ValueError):
+        return get_dtype(device)             # the load itself will say what is wrong
+    free_gb = torch.cuda.mem_get_info(device)[0] / 1e9
+    dtype = dtype_for_size(n_params, free_gb, half_dtype(device))
+    if dtype != torch.float32:
+        print(f"{n_params / 1e9:.1f}B parameters would take {4 * n_params / 1e9:.1f} GB in float32 of the GPU's "
+              f"{free_gb:.1f} GB free: loading in {str(dtype).replace('torch.', '')} (GLASSBOX_DTYPE overrides)")
+    return dtype
+
+
+def dtype_for_size(n_params: int, free_gb: float, half: torch.dtype) -> torch.dtype:
+    """float32 while the weights take at most a third of the free memory (activations and caches need the
+    rest), else ``half``."""
+    return torch.float32 if 4 * n_params / 1e9 <= free_gb / 3 else half
 
 
 def _unavailable_message(name: str, err: Exception) -> str:
