@@ -96,8 +96,8 @@ generator = torch.Generator().manual_seed(SETUP.seed)
 LAYERS = sorted({act.layer_at(model, f) for f in LAYER_FRACTIONS})
 d_model = model.cfg.d_model
 print(f"{act.n_layers(model)} layers; sweeping resid_pre layers {LAYERS}")
-if N_SUBJECTS is not None:                        # fewer prompts per template (a smoke run)
-    BEHAVIOURS = {n: dataclasses.replace(b, subjects=b.subjects[:N_SUBJECTS]) for n, b in BEHAVIOURS.items()}
+behaviours = {n: b if N_SUBJECTS is None else dataclasses.replace(b, subjects=b.subjects[:N_SUBJECTS])
+              for n, b in BEHAVIOURS.items()}             # fewer prompts per template only in a smoke run
 
 
 def token_ids(words):
@@ -262,7 +262,7 @@ NEUTRAL_PROMPTS = ["Yesterday I went to the", "My neighbour told me that the", "
 prompt_split = stats.split_units(np.arange(len(NEUTRAL_PROMPTS)), fractions=(0.0, 0.5, 0.5), seed=SETUP.seed)
 SELECT, EVALUATE = prompt_split.val, prompt_split.test                     # indices into NEUTRAL_PROMPTS
 require_disjoint(SELECT, EVALUATE, what="selection and evaluation prompts")
-sentiment = BEHAVIOURS["sentiment"]
+sentiment = behaviours["sentiment"]
 pair_tokens, _ = prompt_tokens(list(ACTADD_PAIR))
 assert pair_tokens.shape[1] == len(model.to_tokens(ACTADD_PAIR[0])[0]) == len(model.to_tokens(ACTADD_PAIR[1])[0]), \
     "activation addition needs a pair with the same number of tokens"
@@ -385,7 +385,7 @@ for prompt in evaluate_prompts[:2]:
 # direction.
 
 # %%
-for b in BEHAVIOURS.values():
+for b in behaviours.values():
     print(f"{b.name:>12}: builds from {b.pairs[0]} …  scores {b.towards[:3]} … vs {b.away[:3]} …  "
           f"e.g. {b.items([0])[0].prompt!r}")
 
@@ -418,7 +418,7 @@ check_pair_differences(pair_differences, model)
 
 # %%
 splits, diffs, val_diffs, vectors = {}, {}, {}, {}
-for name, b in tqdm(BEHAVIOURS.items(), desc="contrast pairs"):
+for name, b in tqdm(behaviours.items(), desc="contrast pairs"):
     splits[name] = split_templates(b, TEMPLATE_SPLIT, seed=SETUP.seed)
     s = splits[name]
     require_disjoint(s.train, s.val, what=f"{name}: train and validation templates")
@@ -437,12 +437,12 @@ def unit(v):
 
 def behaviour_shift(name, items, layer, deltas):
     """Change of the behaviour's lexicon score per delta ``[n_deltas, n_items]``, and the KL at the scored token."""
-    b = BEHAVIOURS[name]
+    b = behaviours[name]
     return lexicon_shift([it.prompt for it in items], layer, deltas, b.towards, b.away)
 
 
 val_effect, val_cost, choices = {}, {}, {}
-for name, b in tqdm(BEHAVIOURS.items(), desc="layer × push sweep"):
+for name, b in tqdm(behaviours.items(), desc="layer × push sweep"):
     val_items = b.items(splits[name].val)
     val_effect[name], val_cost[name] = {}, {}
     for layer in LAYERS:
@@ -454,8 +454,8 @@ for name, b in tqdm(BEHAVIOURS.items(), desc="layer × push sweep"):
     choices[name] = choose_setting(val_effect[name], val_cost[name], KL_BUDGET, chosen_on=val_units)
     require_disjoint(choices[name], [(name, t) for t in splits[name].test], what=f"{name}: choice and test templates")
 
-fig, axes = plt.subplots(1, len(BEHAVIOURS), figsize=(3.2 * len(BEHAVIOURS), 3), sharey=True)
-for ax, name in zip(axes, BEHAVIOURS):
+fig, axes = plt.subplots(1, len(behaviours), figsize=(3.2 * len(behaviours), 3), sharey=True)
+for ax, name in zip(axes, behaviours):
     for push in PUSHES:
         ax.plot(LAYERS, [val_effect[name][layer, push] for layer in LAYERS], "o-", label=f"push {push}")
     ax.set(title=name, xlabel="layer")
@@ -502,7 +502,7 @@ def shuffled_label_vector(d):
 
 
 test_shift, baselines, random_p95 = {}, {}, {}
-for name, b in tqdm(BEHAVIOURS.items(), desc="test templates"):
+for name, b in tqdm(behaviours.items(), desc="test templates"):
     layer, push = choices[name].option
     size = push * typical_norm[layer]
     v = unit(vectors[name][layer]) * size
@@ -517,45 +517,45 @@ for name, b in tqdm(BEHAVIOURS.items(), desc="test templates"):
     random_p95[name] = float(np.percentile(np.abs(shift[1 + len(controls):].mean(1)), 95))
 
 vs = {name: {kind: stats.paired_bootstrap(test_shift[name], base) for kind, base in baselines[name].items()}
-      for name in BEHAVIOURS}
-for name in BEHAVIOURS:
+      for name in behaviours}
+for name in behaviours:
     print(f"{name:>12}: mean difference {test_shift[name].mean():+.2f} | random p95 {random_p95[name]:.2f} | "
           + " | ".join(f"{kind} {baselines[name][kind].mean():+.2f} (difference {d.value:+.2f}, "
                        f"95% CI {d.ci[0]:+.2f} to {d.ci[1]:+.2f})" for kind, d in vs[name].items()))
 
 fig, ax = plt.subplots(figsize=(10, 3.5))
 width = 0.2
-for k, (label, values) in enumerate({"mean difference": [test_shift[n].mean() for n in BEHAVIOURS],
-                                     "unembedding": [baselines[n]["unembedding"].mean() for n in BEHAVIOURS],
-                                     "shuffled labels": [baselines[n]["shuffled labels"].mean() for n in BEHAVIOURS],
-                                     "random p95 |shift|": [random_p95[n] for n in BEHAVIOURS]}.items()):
-    ax.bar(np.arange(len(BEHAVIOURS)) + (k - 1.5) * width, values, width, label=label)
-ax.set_xticks(np.arange(len(BEHAVIOURS)), list(BEHAVIOURS))
+for k, (label, values) in enumerate({"mean difference": [test_shift[n].mean() for n in behaviours],
+                                     "unembedding": [baselines[n]["unembedding"].mean() for n in behaviours],
+                                     "shuffled labels": [baselines[n]["shuffled labels"].mean() for n in behaviours],
+                                     "random p95 |shift|": [random_p95[n] for n in behaviours]}.items()):
+    ax.bar(np.arange(len(behaviours)) + (k - 1.5) * width, values, width, label=label)
+ax.set_xticks(np.arange(len(behaviours)), list(behaviours))
 ax.axhline(0, color="grey", lw=0.5)
 ax.set(ylabel="shift of the held-out lexicon score", title="test templates, equal norm, chosen layer")
 ax.legend()
 plt.show()
 
 # %%
-beats_random = {name: stats.bootstrap_ci(test_shift[name])[0] > random_p95[name] for name in BEHAVIOURS}
+beats_random = {name: stats.bootstrap_ci(test_shift[name])[0] > random_p95[name] for name in behaviours}
 print("lower end of the 95% CI above the random 95th percentile:", beats_random)
-claim("behaviours_beating_random", sum(beats_random.values()), ">=", len(BEHAVIOURS) / 2,
+claim("behaviours_beating_random", sum(beats_random.values()), ">=", len(behaviours) / 2,
       why="on at least half the behaviours, the vector steers held-out words on held-out templates more than 95% "
           "of equal-norm random vectors (the whole interval above)")
-beats_shuffled = {name: vs[name]["shuffled labels"].ci[0] > 0 for name in BEHAVIOURS}
+beats_shuffled = {name: vs[name]["shuffled labels"].ci[0] > 0 for name in behaviours}
 print("lower end of the 95% CI of (vector − shuffled labels) above 0:", beats_shuffled)
-claim("behaviours_beating_shuffled", sum(beats_shuffled.values()), ">=", len(BEHAVIOURS) / 2,
+claim("behaviours_beating_shuffled", sum(beats_shuffled.values()), ">=", len(behaviours) / 2,
       why="on at least half the behaviours the labels matter: the shuffled-label vector steers less (whole interval)")
 # Which side of the unembedding baseline each behaviour lands on varies with the seed's split of
 # templates, so the claims count behaviours; the per-behaviour verdicts are printed.
 verdicts = {name: "vector better" if vs[name]["unembedding"].ci[0] > 0 else
             "unembedding better" if vs[name]["unembedding"].ci[1] < 0 else "no difference"
-            for name in BEHAVIOURS}
+            for name in behaviours}
 print("mean difference vs the unembedding baseline (95% CI of the difference):", verdicts)
-claim("priming_explains_most", sum(v != "vector better" for v in verdicts.values()), ">=", len(BEHAVIOURS) / 2,
+claim("priming_explains_most", sum(v != "vector better" for v in verdicts.values()), ">=", len(behaviours) / 2,
       why="on most behaviours the construction words' own unembedding steers as well as the vector, or better")
 wins = sum(v == "vector better" for v in verdicts.values())
-print(f"the vector beats the unembedding on {wins} of {len(BEHAVIOURS)} behaviours "
+print(f"the vector beats the unembedding on {wins} of {len(behaviours)} behaviours "
       "(not claimed: which one changes with the seed, and with five tests one can be luck)")
 
 # %% [markdown]
@@ -581,7 +581,7 @@ INSTRUCTIONS = {"sentiment": "Describe things warmly and positively. ", "tempera
                 "sport": "We only ever talk about sport. "}
 DOSES = sorted({m for m in MULTIPLIERS if m != 0} | {1.5, 2.0})                            # × the chosen push
 prompting, dose_shift = {}, {}
-for name, b in tqdm(BEHAVIOURS.items(), desc="prompting"):
+for name, b in tqdm(behaviours.items(), desc="prompting"):
     items = b.items(splits[name].test)
     plain = steered_logprobs([it.prompt for it in items], 0, torch.zeros(1, d_model))[0]
     told = steered_logprobs([INSTRUCTIONS[name] + it.prompt for it in items], 0, torch.zeros(1, d_model))[0]
@@ -613,7 +613,7 @@ for name, b in tqdm(BEHAVIOURS.items(), desc="prompting"):
 show = next((n for n, v in verdicts.items() if v == "vector better"), "sentiment")
 layer, push = choices[show].option
 steer_vector = unit(vectors[show][layer]) * push * typical_norm[layer]
-for it in BEHAVIOURS[show].items(splits[show].test)[:: len(BEHAVIOURS[show].subjects)][:2]:
+for it in behaviours[show].items(splits[show].test)[:: len(behaviours[show].subjects)][:2]:
     print(f"unsteered: {greedy(it.prompt)!r}")
     print(f"  steered: {greedy(it.prompt, layer=layer, delta=steer_vector)!r}\n")
 
@@ -622,7 +622,7 @@ for it in BEHAVIOURS[show].items(splits[show].test)[:: len(BEHAVIOURS[show].subj
 # values are shown).
 
 # %%
-slider_prompt = BEHAVIOURS[show].items(splits[show].test)[0].prompt
+slider_prompt = behaviours[show].items(splits[show].test)[0].prompt
 slider_or_static(lambda multiple: print(f"{multiple:>4}: "
                                         f"{greedy(slider_prompt, layer=layer, delta=steer_vector * multiple)!r}"),
                  values=[0.0, 0.5, 1.0, 1.5, 2.0, 3.0], description="multiple", static=[1.0, 3.0])
@@ -752,33 +752,33 @@ check_anti_steerable_fraction(anti_steerable_fraction)
 
 # %%
 steerability, anti = {}, {}
-for name in BEHAVIOURS:
+for name in behaviours:
     shift = dose_shift[name]                                     # [dose, test prompt], from the prompting cell
     scores = torch.stack([torch.zeros(shift.shape[1]) if m == 0 else shift[DOSES.index(m)] for m in MULTIPLIERS])
     steerability[name] = steerability_slopes(torch.tensor(MULTIPLIERS), scores).numpy()
     anti[name] = anti_steerable_fraction(torch.as_tensor(steerability[name]))
 
 fig, ax = plt.subplots(figsize=(9, 3.5))
-ax.boxplot([steerability[n] for n in BEHAVIOURS], showfliers=True)
-ax.set_xticks(np.arange(1, len(BEHAVIOURS) + 1), list(BEHAVIOURS))
+ax.boxplot([steerability[n] for n in behaviours], showfliers=True)
+ax.set_xticks(np.arange(1, len(behaviours) + 1), list(behaviours))
 ax.axhline(0, color="grey", lw=0.5)
 ax.set(ylabel="steerability (score per unit multiplier)", title="per-prompt steerability, test templates")
 plt.show()
-pooled = np.concatenate([steerability[n] for n in BEHAVIOURS])
+pooled = np.concatenate([steerability[n] for n in behaviours])
 pooled_anti = anti_steerable_fraction(torch.as_tensor(pooled))
 means = {n: float(s.mean()) for n, s in steerability.items()}
 spread = {n: float(s.std()) for n, s in steerability.items()}
-for name in BEHAVIOURS:
+for name in behaviours:
     s, (fraction, (low, high)) = steerability[name], anti[name]
     print(f"{name:>12}: steerability {s.mean():+.2f} ± {s.std():.2f} (from {s.min():+.2f} to {s.max():+.2f}); "
           f"anti-steerable {fraction:.0%} (95% CI {low:.0%}–{high:.0%}) of {len(s)} prompts")
 print(f"pooled: anti-steerable {pooled_anti[0]:.1%} (95% CI {pooled_anti[1][0]:.1%}–{pooled_anti[1][1]:.1%}) "
       f"of {len(pooled)} prompts; between-behaviour variance of the mean {np.var(list(means.values())):.2f} "
       f"vs mean within-behaviour variance {np.mean([v ** 2 for v in spread.values()]):.2f}")
-for name in BEHAVIOURS:
+for name in behaviours:
     claim(f"steerable_on_average_{name}", steerability[name].mean(), ">", 0.0,
           ci=stats.bootstrap_ci(steerability[name]), why=f"on {name}'s test templates the mean slope is positive")
-cv = {n: spread[n] / abs(means[n]) for n in BEHAVIOURS}
+cv = {n: spread[n] / abs(means[n]) for n in behaviours}
 print("within-behaviour spread relative to the mean (coefficient of variation):",
       {n: round(v, 2) for n, v in cv.items()})
 
@@ -805,7 +805,7 @@ print("within-behaviour spread relative to the mean (coefficient of variation):"
 # %%
 predictors = {"cosine": [], "separation": [], "steerability": []}
 mid_push = PUSHES[len(PUSHES) // 2]
-for name in BEHAVIOURS:
+for name in behaviours:
     for layer in LAYERS:
         d = diffs[name][layer]
         cos = F.cosine_similarity(d[:, None], d[None], dim=-1)
@@ -817,7 +817,7 @@ rank_tests = {key: stats.permutation_test(predictors[key], predictors["steerabil
                                           alternative="greater") for key in ("cosine", "separation")}
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.5), sharey=True)
 for ax, key in zip(axes, rank_tests):
-    for k, name in enumerate(BEHAVIOURS):
+    for k, name in enumerate(behaviours):
         rows = slice(k * len(LAYERS), (k + 1) * len(LAYERS))
         ax.scatter(predictors[key][rows], predictors["steerability"][rows], label=name)
     ax.set(xlabel=key, title=f"Spearman ρ {rank_tests[key].value:+.2f} (p {rank_tests[key].p_value:.3f})")
@@ -924,7 +924,7 @@ summary = record(
     prompting=prompting, ab_format=ab_result,
     steerability={n: {"mean": means[n], "sd": spread[n], "cv": cv[n], "anti_fraction": anti[n][0],
                       "anti_ci": anti[n][1]}
-                  for n in BEHAVIOURS},
+                  for n in behaviours},
     pooled_anti=pooled_anti, predictors={key: [t.value, t.p_value] for key, t in rank_tests.items()},
     toy=toy_cos, toy_off_target=off_target, probe_cos=probe_cos, probe_minus_mean=probe_vs_mean.value)
 

@@ -107,3 +107,15 @@ def test_no_architecture_specific_names_outside_parameters(solution):
     found = [f"line {number}: {why}: {code.strip()[:90]}" for number, code in _code_outside_parameters(solution)
              for pattern, why in ARCHITECTURE_SPECIFIC if pattern.search(code)]
     assert not found, "\n".join(found)
+
+
+def test_chapter_runs_cover_every_lm_chapter_and_gpu_check_needs_a_gpu(capsys):
+    import torch
+
+    from tools import chapter_runs
+    every, lm_only = chapter_runs.chapters(), chapter_runs.chapters(needs_lm=True)
+    assert [p.stem for p in every] == [p.stem for p in SOLUTIONS]
+    assert {p.stem[:2] for p in every} - {p.stem[:2] for p in lm_only} == {"05"}, "only chapter 05 never loads the LM"
+    if not torch.cuda.is_available():
+        assert chapter_runs.main(["gpu-check"]) == 2
+        assert "has none" in capsys.readouterr().out
