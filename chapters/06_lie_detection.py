@@ -1055,11 +1055,11 @@ print(f"+truth {'clears' if causal['+truth'] > random_p95 else 'does not clear'}
 def weight_rows():
     """The first rows of every weight matrix (embeddings aside), as a module the redraw check can read.
 
-    Any architecture has them, whatever its modules are called; 64 rows per matrix are enough
-    to tell a redrawn matrix from a copy and keep the copy small.
+    Any architecture has them, whatever its modules are called; 16 rows per matrix are enough
+    to tell a redrawn matrix from a copy (independent draws have a cosine near 0.01) and keep the copy small.
     """
     vocab = hf.get_input_embeddings().weight.shape[0]
-    return torch.nn.ParameterList([torch.nn.Parameter(w.detach()[:64].clone(), requires_grad=False)
+    return torch.nn.ParameterList([torch.nn.Parameter(w.detach()[:16].clone(), requires_grad=False)
                                    for w in hf.parameters() if w.ndim == 2 and vocab not in w.shape])
 
 
