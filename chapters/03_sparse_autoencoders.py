@@ -100,18 +100,18 @@ TRUE_L0 = 4                                  # mean number of active features pe
 CORRELATION = 0.7                            # features come in pairs that tend to fire together
 K_SWEEP = [1, 2, 3, 4, 6, 8, 12, 16]         # one TopK SAE per k (must include TRUE_L0, 1 and 16)
 L1_SWEEP = [0.1, 0.3, 0.6, 1.0, 2.0]         # one ReLU + L1 SAE per strength
-TOY_STEPS = scale(fast=1000, full=4000, smoke=20)      # Adam steps for every toy SAE
+TOY_STEPS = scale(fast=1000, full=4000, smoke=20)  # Adam steps for every toy SAE
 TOY_BATCH = 256
 TOY_LR = 1e-2
-N_MFR = scale(fast=3, full=5, smoke=2)                # SAEs trained side by side in part 2
+N_MFR = scale(fast=3, full=5, smoke=2)       # SAEs trained side by side in part 2
 MFR_WIDTH = 2                                # latents per true feature in part 2
 MFR_COEFF = 0.1                              # weight of the MFR penalty
 MFR_STEPS = scale(fast=800, full=4000, smoke=20)
 MFR_ZIPF = 1.0                               # part 2's features fire with probability ∝ rank^(−MFR_ZIPF)
 # Parts 3-5: the real model
 LAYER_FRACTION = scale(fast=0.27, full=0.5)  # resid_pre layer read, as a fraction of depth (SmolLM2: 8 and 15 of 30)
-N_FILES = scale(fast=108, full=1200, smoke=20)         # standard-library files, one window each (60% train, 40% test)
-N_DOCSTRINGS = scale(fast=24, full=400, smoke=4)      # extra English prose for training
+N_FILES = scale(fast=108, full=1200, smoke=20)  # standard-library files, one window each (60% train, 40% test)
+N_DOCSTRINGS = scale(fast=24, full=400, smoke=4)  # extra English prose for training
 TOKENS_PER_DOC = scale(fast=128, full=256)
 EXPANSION = scale(fast=2, full=16)           # latents per residual dimension
 K_REAL = 32                                  # active latents per token
@@ -123,7 +123,7 @@ AUX_EXPANSION = scale(fast=4, full=32)       # the harder regime where dead late
 AUX_STEPS = scale(fast=150, full=3000, smoke=10)
 AUX_BATCH = scale(fast=512, full=4096, smoke=256)
 AUX_LR = 1e-2                                # ... a high learning rate
-N_CE_SEQS = scale(fast=8, full=64, smoke=2)           # held-out windows for the loss-recovered measurement
+N_CE_SEQS = scale(fast=8, full=64, smoke=2)  # held-out windows for the loss-recovered measurement
 N_RANDOM_DIRECTIONS = scale(fast=20, full=20, smoke=3) # random pushes against which latent steering is compared
 EQUAL_KL_STEPS = 12                          # bisection steps that match each random push's KL to the latent's
 CE_BATCH = scale(fast=2, full=16)            # ... run this many at a time

@@ -82,18 +82,18 @@ SEG_MIN, SEG_MAX = 10, 20                 # length range of the repeated segment
 BATCH = scale(fast=64, full=128)         # sequences per training step
 LR = 2e-3                                 # AdamW learning rate
 OTHER_WEIGHT = 0.25                       # weight of the unpredictable tokens in the training loss
-STEPS = scale(fast=500, full=3000, smoke=30)        # training steps for each toy model
+STEPS = scale(fast=500, full=3000, smoke=30)  # training steps for each toy model
 LOG_EVERY = 10                            # evaluate the loss by position every LOG_EVERY steps
 CKPT_EVERY = scale(fast=50, full=100)     # keep a checkpoint every CKPT_EVERY steps
-SEG_EVAL, N_EVAL = 16, scale(fast=64, full=512, smoke=16)   # evaluation: a random 16-token segment, then its copy
+SEG_EVAL, N_EVAL = 16, scale(fast=64, full=512, smoke=16)  # evaluation: a random 16-token segment, then its copy
 WINDOW = 150                              # width (steps) of the window in which we look for a sharp drop
-LM_SEG, LM_BATCH = scale(fast=10, full=100, smoke=10), scale(fast=8, full=32, smoke=4)   # real-model rows
+LM_SEG, LM_BATCH = scale(fast=10, full=100, smoke=10), scale(fast=8, full=32, smoke=4)  # real-model rows
 TOP_K = 5                                 # real-model heads ablated
-N_CLAMP_SEEDS = scale(fast=3, full=10, smoke=2)    # seeds of the clamping experiment (part 4)
+N_CLAMP_SEEDS = scale(fast=3, full=10, smoke=2)  # seeds of the clamping experiment (part 4)
 CLAMP_STEPS = scale(fast=1500, full=3000, smoke=30)  # steps per clamping run at most (each stops at the phase change)
 N_KCOMP_NULL = scale(fast=20, full=20, smoke=3) # random initialisations for the K-composition null
-N_RANDOM_SETS = scale(fast=20, full=50, smoke=3)   # random head sets in the real-model ablation control
-N_DOCS, DOC_LEN = scale(fast=16, full=200, smoke=4), scale(fast=128, full=512)   # natural text: docstrings
+N_RANDOM_SETS = scale(fast=20, full=50, smoke=3)  # random head sets in the real-model ablation control
+N_DOCS, DOC_LEN = scale(fast=16, full=200, smoke=4), scale(fast=128, full=512)  # natural text: docstrings
 
 # %% [markdown]
 # ## 1. A phase change in a tiny transformer

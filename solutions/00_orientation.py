@@ -73,12 +73,12 @@ from utils.stats import bootstrap_ci, choose, split_units
 from utils.training import column, train
 
 # %% tags=["parameters"]
-N_RANDOM_HEADS = scale(fast=20, full=60, smoke=3)   # random heads in the ablation control
-TINY_STEPS = scale(fast=300, full=1000, smoke=20)    # training steps for the tiny transformer
+N_RANDOM_HEADS = scale(fast=20, full=60, smoke=3)  # random heads in the ablation control
+TINY_STEPS = scale(fast=300, full=1000, smoke=20)  # training steps for the tiny transformer
 N_SELECT = scale(fast=6, full=11, smoke=3)  # prompts used to pick the "most important" head
 LENS_TOP_K = 10                            # the logit lens "reads the answer" once it is among the top k
 LENS_FRACTIONS = (0, 1 / 6, 2 / 6, 3 / 6, 4 / 6, 5 / 6)   # tuned-lens layers, as fractions of the model's depth
-LENS_DOCS = scale(fast=64, full=600, smoke=20)   # stdlib docstrings for the tuned lens (train/val/test 60/20/20%)
+LENS_DOCS = scale(fast=64, full=600, smoke=20)  # stdlib docstrings for the tuned lens (train/val/test 60/20/20%)
 LENS_CONTEXT = scale(fast=48, full=128)   # tokens read from each docstring
 LENS_RIDGES = (1e-3, 1e-2, 1e-1, 1.0)      # translator regularisation toward the identity, chosen on validation
 SHOWN_LAYER_FRACTION = 0.13                # the layer whose strongest sink head is drawn (SmolLM2: 4 of 30)

@@ -85,19 +85,19 @@ from utils.report import claim, record
 from utils.stats import bootstrap_ci, choose, paired_bootstrap, split_units
 
 # %% tags=["parameters"]
-N_DOCS = scale(fast=80, full=400, smoke=24)                 # standard-library files, one window each
+N_DOCS = scale(fast=80, full=400, smoke=24)       # standard-library files, one window each
 TOKENS_PER_DOC = scale(fast=96, full=256)         # model tokens per window
 LAYER_FRACTIONS = scale(fast=[0, 1 / 6, 1 / 3, 1 / 2, 2 / 3, 5 / 6],     # resid_pre layers probed, as fractions
                         full=[i / 12 for i in range(12)])                 # of depth (must include 1/2)
 CONTROL_FRACTIONS = scale(fast=[0, 1 / 6, 1 / 3, 1 / 2], full=[0, 1 / 6, 1 / 3, 1 / 2, 2 / 3, 5 / 6])  # control models
 MLP_HIDDEN = 128                                  # hidden units of the MLP probe
 L2_GRID = [1e-3, 1e-2, 1e-1, 1.0]                 # probe L2 penalties, one chosen on validation per probe and model
-MAX_ITER = scale(fast=150, full=500, smoke=10)              # L-BFGS iterations at most (most probes converge sooner)
+MAX_ITER = scale(fast=150, full=500, smoke=10)    # L-BFGS iterations at most (most probes converge sooner)
 HIDDEN_SWEEP = scale(fast=[8, 32, 128], full=[4, 8, 16, 32, 64, 128, 256, 512])
 L2_SWEEP = scale(fast=[1e-3, 1e-1, 10.0], full=[1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0])
 FRACTION_SWEEP = scale(fast=[0.1, 0.3, 1.0], full=[0.03, 0.1, 0.3, 0.6, 1.0])    # of the training tokens
-ERASE_DOCS = scale(fast=12, full=48, smoke=3)              # test windows on which erasure is measured
-N_RANDOM_SUBSPACES = scale(fast=20, full=100, smoke=3)     # random equal-rank erasures: the control's distribution
+ERASE_DOCS = scale(fast=12, full=48, smoke=3)     # test windows on which erasure is measured
+N_RANDOM_SUBSPACES = scale(fast=20, full=100, smoke=3)  # random equal-rank erasures: the control's distribution
 DOC_FRACTIONS = (0.55, 0.15, 0.3)                 # documents for training / choosing layers / reporting
 SEED = SETUP.seed
 DEVICE = SETUP.device                             # where the model runs and the probes train

@@ -84,11 +84,11 @@ P = scale(fast=47, full=113)                 # the modulus (a prime)
 FRAC_TRAIN = scale(fast=0.4, full=0.3)       # share of the p*p pairs used for training
 LR = scale(fast=3e-3, full=1e-3)             # AdamW learning rate
 WEIGHT_DECAY = scale(fast=2.0, full=1.0)     # AdamW weight decay
-STEPS = scale(fast=1500, full=15_000, smoke=60)        # full-batch training steps, the same for every run
+STEPS = scale(fast=1500, full=15_000, smoke=60)  # full-batch training steps, the same for every run
 LOG_EVERY = scale(fast=20, full=100)         # measure train/test loss every ... steps
 CHECKPOINT_EVERY = scale(fast=20, full=100)  # keep the weights every ... steps (its own cadence, not LOG_EVERY's)
 CORRUPT_FRAC = 0.02                          # share of training labels made wrong in the last control
-N_RANDOM_SETS = scale(fast=50, full=100, smoke=3)     # random frequency sets in the ablation control
+N_RANDOM_SETS = scale(fast=50, full=100, smoke=3)  # random frequency sets in the ablation control
 
 # %% [markdown]
 # ## 1. Train it

@@ -102,12 +102,12 @@ LR = 5e-3
 LIE_SHARE = 0.5                                # how often the coin-flip liar is trained to lie after COIN
 SAMPLES = 2                                    # answers sampled from the coin-flip liar per question
 N_NAIVE = scale(fast=12, full=None, smoke=8)   # naive design: questions per split asked the follow-ups (None: all)
-N_CLEAN = scale(fast=48, full=None, smoke=24)   # clean design: dialogues per split asked the follow-ups (None: all)
-N_PUSH = scale(fast=24, full=None, smoke=4)             # test questions for the causal push (None: all)
+N_CLEAN = scale(fast=48, full=None, smoke=24)  # clean design: dialogues per split asked the follow-ups (None: all)
+N_PUSH = scale(fast=24, full=None, smoke=4)    # test questions for the causal push (None: all)
 PER_GROUP = scale(fast=2, full=8)              # follow-up questions per group
 PROBE_EVERY = 2                                # probe every second layer
 PUSH = 4.0                                     # causal push, in units of the distance between the class means
-N_RANDOM = scale(fast=20, full=100, smoke=3)            # random directions for the causal control
+N_RANDOM = scale(fast=20, full=100, smoke=3)   # random directions for the causal control
 N_QUESTIONS = scale(fast=None, full=None, smoke=60)  # known questions kept, spread over topics (None: all)
 SEED = SETUP.seed
 
@@ -154,9 +154,12 @@ print(render(tok, ask(QUESTIONS[0])) + "▌")
 print(f"\nknown: {len(known)} of {len(QUESTIONS)}")
 for topic in TOPICS:
     print(f"  {topic:<11} {known_count[topic]:>3} / {topic_count[topic]}")
-claim("model_knows_enough_answers", min(known_count[t] for t in TOPICS), ">=", 10,
+n_known, fewest_known = len(known), min(known_count[t] for t in TOPICS)
+claim("model_knows_enough_questions", n_known, ">=", 150,
+      why="at least 150 questions the model answers plainly, so that every split has enough")
+claim("model_knows_enough_answers", fewest_known, ">=", 10,
       why="every topic has at least 10 questions the model answers plainly (a lie needs a known truth)")
-if min(known_count[t] for t in TOPICS) < 10:
+if n_known < 150 or fewest_known < 10:
     # Only on another model (the claim stops the embedded one), e.g. random weights: the rest runs as a
     # code-path check, with whatever the model says plainly standing in for the truth it knows.
     print("too few known answers for a lie to mean anything: going on with the model's own plain answers as "
@@ -448,16 +451,16 @@ def clean_design(items, answers):
 # design needs few: its detector is near perfect for the wrong reason, which a few dozen dialogues show.
 naive_every = {name: naive_design(part[name], liar_answers[name]) for name in ("train", "test")}
 clean_every = {name: clean_design(part[name], liar_answers[name]) for name in ("train", "val", "test")}
-fewest = min(min(d.y.sum(), (1 - d.y).sum()) for every in (naive_every, clean_every) for d in every.values())
+smaller_class = lambda d: min(d.y.sum(), (1 - d.y).sum())      # lies or truths, whichever are fewer
+fewest = min(smaller_class(d) for every in (naive_every, clean_every) for d in every.values())
 claim("both_classes_in_every_split", fewest, ">=", 5,
       why="each design's every split has at least 5 lies and 5 truths for the detectors to learn and be tested on")
 if fewest < 5:
     # Only where the claim is reported (a liar that never learned, random weights): alternating stand-in
     # labels keep the rest of the code path running; the detectors' numbers are then not findings.
     print("too few lies or truths: the rest runs on alternating stand-in labels (a code-path check)")
-    naive_every, clean_every = ({name: d if min(d.y.sum(), (1 - d.y).sum()) >= 5 else
-                                 dataclasses.replace(d, y=np.arange(len(d.y)) % 2) for name, d in every.items()}
-                                for every in (naive_every, clean_every))
+    naive_every, clean_every = ({name: d if smaller_class(d) >= 5 else dataclasses.replace(d, y=np.arange(len(d.y)) % 2)
+                                 for name, d in every.items()} for every in (naive_every, clean_every))
 naive_sets = {name: d.first(questions=N_NAIVE) for name, d in naive_every.items()}
 clean_sets = {name: d.first(rows=N_CLEAN) for name, d in clean_every.items()}
 for design, every, capped in [("naive", naive_every, naive_sets), ("clean", clean_every, clean_sets)]:

@@ -51,3 +51,19 @@ def test_claim_rejects_bad_arguments():
         claim("x", 1.0, "!=", 0.0, chapter="99_test")
     with pytest.raises(ValueError, match="interval"):
         claim("x", 1.0, ">", 0.0, ci=(2.0, 1.0), chapter="99_test")
+
+
+def test_degenerate_data_is_an_error_on_the_embedded_model_and_a_failed_claim_elsewhere(monkeypatch):
+    import numpy as np
+
+    from utils import stats
+    from utils.report import claim
+    monkeypatch.delenv("GLASSBOX_MODEL", raising=False)
+    monkeypatch.setenv("GLASSBOX_CLAIMS", "strict")
+    with pytest.raises(stats.TooFewUnits, match="at least 2"):
+        stats.bootstrap_ci(np.array([1.0]))
+    monkeypatch.setenv("GLASSBOX_CLAIMS", "report")
+    ci = stats.bootstrap_ci(np.array([]))
+    assert np.isnan(ci).all()
+    claim("undefined_interval", 1.0, ">", 0.0, ci=ci, chapter="test")      # would hold without the interval
+    assert not report.claims("test")["undefined_interval"]["holds"], "an undefined interval supports no claim"

@@ -56,13 +56,13 @@ def run(script: Path, out: Path, env: dict[str, str], timeout: int) -> dict:
             rc = "timeout"
     seconds = time.perf_counter() - start
     result = out / f"{script.stem}.json"
-    table = json.loads(result.read_text()) if result.exists() else {}
-    metrics, ledger = table.get("metrics", table), table.get("claims", {})
+    table = json.loads(result.read_text()) if result.exists() else {}      # the chapter's record(): metrics, claims
+    ledger = table.get("claims", {})
     failed = sorted(name for name, c in ledger.items() if not c.get("holds"))
     summary = "Claims:" in log.read_text() if log.exists() else False
     print(f"  {script.stem}: exit {rc}, {seconds:.0f} s", flush=True)
     return {"chapter": script.stem, "rc": rc, "seconds": round(seconds, 1),
-            "peak_ram_gb": metrics.get("peak_ram_gb"), "peak_gpu_gb": metrics.get("peak_gpu_gb"),
+            "peak_ram_gb": table.get("peak_ram_gb"), "peak_gpu_gb": table.get("peak_gpu_gb"),
             "claims": len(ledger), "failed_claims": failed, "summary_printed": summary, "log": str(log)}
 
 

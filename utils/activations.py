@@ -226,9 +226,8 @@ def resid(model, seqs: Sequence[Tensor | Sequence[int]], layers: Sequence[int], 
         raise ValueError(f"at={at!r}; expected 'all' or 'last'")
     if pad_id is None:
         pad_id = getattr(getattr(model, "tokenizer", None), "pad_token_id", None) or 0
-    layers = [check_layer(model, layer) for layer in layers]
-    lengths_all = [len(s) for s in seqs]
-    rows = len(seqs) if at == "last" else sum(n - int(skip_first) for n in lengths_all)
+    layers = list(dict.fromkeys(check_layer(model, layer) for layer in layers))
+    rows = len(seqs) if at == "last" else sum(len(s) - int(skip_first) for s in seqs)
     d_model = model.cfg.d_model if is_bridge(model) else model.config.hidden_size
     memory_guard(rows * len(layers) * d_model * 4 / 1e9, f"the activations of {rows} positions at {len(layers)} layers",
                  "the number of documents, the tokens per document or the layers read (the chapter's parameters)")

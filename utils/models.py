@@ -210,7 +210,7 @@ def tiny_transformer(n_layers=2, d_model=64, n_heads=4, d_vocab=50, n_ctx=40, at
     return TransformerBridge.boot_native(cfg).to(device or get_device())
 
 
-# Three families the chapters are smoke-tested on (tools/smoke.py): random weights, small widths,
+# Three families the chapters are smoke-tested on (tools/chapter_runs.py): random weights, small widths,
 # depths that are not SmolLM2's 30, and each with its own chat template, so a chapter that assumed
 # SmolLM2's layer count, module names or `<|im_start|>` turns fails there.
 RANDOM_ARCHITECTURES = {
