@@ -1601,6 +1601,10 @@ record("03_sparse_autoencoders",
 # - **Full scale** (`GLASSBOX_SCALE=full`, a GPU): the middle layer (15), about 300k tokens per
 #   model, 9,216 latents and 3,000 steps of 4,096. Do the conclusions of part 5 hold? Does the
 #   trained model's SAE pull further ahead as the SAE gets wider?
+# - **Credit the dictionary, not the choice**: run part 4's steering test on a dozen one-step
+#   SAEs (other seeds), each through the same choice, and ask whether your latent's margin
+#   beats their 95th percentile. With a wider dictionary trained longer (the full scale), this
+#   is the test that could show that training made the latents better at steering.
 # - **Other labels for the proxy**: bracket depth (`labelled_code_corpus` has it as `"depth"`),
 #   whether a name is being defined or used (`ast`). Predict before measuring whether a random
 #   model's prefix average could carry each one.
