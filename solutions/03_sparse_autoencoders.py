@@ -1184,6 +1184,8 @@ with torch.no_grad():
     prompt_resid = {name: act.resid_batch(model, torch.stack([prompt_of[f] for f in files]),
                                           [STEER_LAYER])[STEER_LAYER]            # [prompts, pos, d_model]
                     for name, files in [("val", steer_val_files), ("test", steer_test_files)]}
+    unpushed = {name: act.logits_from(model, r, STEER_LAYER).float().log_softmax(-1)    # [prompts, vocab]
+                for name, r in prompt_resid.items()}
 print(f"layer {STEER_LAYER}: prompts from {len(steer_val_files)} validation and {len(steer_test_files)} test files")
 
 
@@ -1214,18 +1216,18 @@ def sharpest_tokens(directions: torch.Tensor, W_U: torch.Tensor, batch_size: int
     return torch.cat(tokens), torch.cat(sharpness)
 
 
-def rise_and_kl(lm, resid_: torch.Tensor, pushes: torch.Tensor, targets: torch.Tensor, batch_size: int = 64
+def rise_and_kl(lm, prompts: str, pushes: torch.Tensor, targets: torch.Tensor, batch_size: int = 64
                 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Push ``i`` (``pushes [n, d_model]``) is added at positions 1: of every prompt (``resid_ [prompts, pos,
-    d_model]``, the residual at STEER_LAYER) and only the blocks from there up are run. Returns, averaged over the
-    prompts, the rise of the last position's log-prob of the push's target tokens (``targets``: ``[n]``, or
-    ``[n, t]`` for several tokens per push; the rise has the same shape) and the KL from the unpushed
-    prediction, ``[n]``. A few rows at a time: each row's log-probs span the whole vocabulary."""
+    """Push ``i`` (``pushes [n, d_model]``) is added at positions 1: of every ``prompts`` prompt (``"val"`` or
+    ``"test"``; their residual at STEER_LAYER is cached) and only the blocks from there up are run. Returns,
+    averaged over the prompts, the rise of the last position's log-prob of the push's target tokens
+    (``targets``: ``[n]``, or ``[n, t]`` for several tokens per push; the rise has the same shape) and the KL
+    from the unpushed prediction, ``[n]``. A few rows at a time: each row's log-probs span the whole vocabulary."""
+    resid_, base_ = prompt_resid[prompts], unpushed[prompts]
     m = len(resid_)
     tokens = targets.cpu().reshape(len(pushes), -1)                             # [n, t]
     rise, kl = [], []
     with torch.no_grad():
-        base_ = act.logits_from(lm, resid_, STEER_LAYER).float().log_softmax(-1)          # [prompts, vocab]
         for rows in torch.arange(len(pushes) * m).split(batch_size):
             push, prompt = rows // m, rows % m
             edited = resid_[prompt].clone()                                            # [batch, pos, d_model]
@@ -1249,7 +1251,7 @@ def steering_choice(lm, sae_: SAE, scale_: float, train_acts: torch.Tensor) -> d
     candidates_ = torch.argsort(torch.where(eligible, sharpness, -torch.inf), descending=True)[:N_STEER_CANDIDATES]
     candidates_ = candidates_[eligible[candidates_]]
     pushes = decoder[candidates_] * (STEER_PUSH * typical[candidates_])[:, None]
-    rise, _ = rise_and_kl(lm, prompt_resid["val"], pushes, lens_token[candidates_])
+    rise, _ = rise_and_kl(lm, "val", pushes, lens_token[candidates_])
     choice = stats.choose({int(c): float(r) for c, r in zip(candidates_, rise)}, chosen_on=steer_val_files)
     require_disjoint(choice.chosen_on, steer_test_files, what="steering prompts' files")
     latent_ = choice.option
@@ -1270,7 +1272,7 @@ latent, target = steering["yours"]["latent"], steering["yours"]["target"]
 # the test: your latent's push at 1, STEER_PUSH and 2 x STEER_PUSH its typical activation
 doses = [1.0, STEER_PUSH, 2 * STEER_PUSH]
 dose_pushes = torch.stack([steering["yours"]["push"] * d for d in doses])
-dose_rise, dose_kl = rise_and_kl(model, prompt_resid["test"], dose_pushes, torch.full((len(doses),), target))
+dose_rise, dose_kl = rise_and_kl(model, "test", dose_pushes, torch.full((len(doses),), target))
 for d, r, k in zip(doses, dose_rise.tolist(), dose_kl.tolist()):
     print(f"x{d:g} its typical activation: mean KL {k:.2f}, mean rise of log p({show(target)!r}) {r:+.2f}")
 claim("latent_push_kl_grows", dose_kl.diff().min(), ">", 0.0,
@@ -1290,31 +1292,29 @@ def matched_to_kl(lm, units: torch.Tensor, targets: torch.Tensor, target_kl: flo
     ``target_kl``: secant steps on log KL against log norm, the first assuming KL grows as the norm squared.
     Returns the rises of ``targets`` (as in ``rise_and_kl``) and the KLs reached."""
     log_norm = torch.full((len(units),), float(np.log(start)))
-    rise, kl = rise_and_kl(lm, prompt_resid["test"], units * log_norm.exp()[:, None].to(units), targets)
+    rise, kl = rise_and_kl(lm, "test", units * log_norm.exp()[:, None].to(units), targets)
     slope = torch.full_like(log_norm, 2.0)
     for _ in range(EQUAL_KL_STEPS):
         step = (np.log(target_kl) - kl.clamp(min=1e-8).log()) / slope
         new_log_norm = log_norm + step
-        new_rise, new_kl = rise_and_kl(lm, prompt_resid["test"], units * new_log_norm.exp()[:, None].to(units), targets)
+        new_rise, new_kl = rise_and_kl(lm, "test", units * new_log_norm.exp()[:, None].to(units), targets)
         measured = (new_kl.clamp(min=1e-8).log() - kl.clamp(min=1e-8).log()) / step
         slope = torch.where(step.abs() > 1e-4, measured, slope).clamp(0.5, 4.0)
         log_norm, rise, kl = new_log_norm, new_rise, new_kl
     return rise, kl
 
 
-def unit(v: torch.Tensor) -> torch.Tensor:
-    return v / v.norm(dim=-1, keepdim=True)
-
-
 target_kl, latent_rise = float(dose_kl[1]), float(dose_rise[1])
 bad_target = steering["one-step SAE"]["target"]
 random_units = torch.randn(N_RANDOM_DIRECTIONS, dose_pushes.shape[1], generator=torch.Generator().manual_seed(SEED))
-units = unit(torch.cat([random_units.to(dose_pushes), model.W_U[:, target].to(dose_pushes)[None]]))  # last: W_U row
+units = F.normalize(torch.cat([random_units.to(dose_pushes), model.W_U[:, target].to(dose_pushes)[None]]),
+                    dim=-1)                                                     # the last row: the unembedding
 # every push is read on both tokens: yours (column 0) and the one-step SAE's (column 1)
 both = torch.tensor([target, bad_target]).expand(len(units), 2)
 equal_kl_rise, matched_kl = matched_to_kl(model, units, both, target_kl, start=float(dose_pushes[1].norm()))
-bad_rise, bad_kl = matched_to_kl(model, unit(steering["one-step SAE"]["push"])[None], torch.tensor([bad_target]),
-                                 target_kl, start=float(dose_pushes[1].norm()))
+bad_unit = F.normalize(steering["one-step SAE"]["push"], dim=-1)[None]
+bad_rise, bad_kl = matched_to_kl(model, bad_unit, torch.tensor([bad_target]), target_kl,
+                                 start=float(dose_pushes[1].norm()))
 mismatch = float((torch.cat([matched_kl, bad_kl]) / target_kl - 1).abs().max())
 random_rise, unembedding_rise = equal_kl_rise[:-1, 0].numpy(), float(equal_kl_rise[-1, 0])
 random_p95 = float(np.percentile(random_rise, 95))
